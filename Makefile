@@ -1,0 +1,44 @@
+# Two commands for a fresh machine with Python 3.11+ and make:
+#   make lab   - create .venv, install wsnb with JupyterLab, open notebooks/
+#   make test  - create .venv, install wsnb with its test tools, run every test
+.DEFAULT_GOAL := help
+.PHONY: help lab test bench clean
+
+# The first interpreter found that is Python 3.11 or newer.
+PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11 python; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	&& { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+# Two workers: each notebook stays on one worker (--dist loadfile).
+PYTEST_ARGS ?= -n 2 --dist loadfile
+
+help:
+	@echo "make lab    open the tutorial notebooks in JupyterLab"
+	@echo "make test   run the library tests and every notebook (strict nbval)"
+	@echo "make bench  run the benchmarks"
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "wsnb needs Python 3.11 or newer on PATH (or PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+$(VENV)/.lab-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[lab]'
+	@touch $@
+
+lab: $(VENV)/.lab-installed
+	$(BIN)/jupyter lab notebooks/
+
+test: $(VENV)/.test-installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.test-installed
+	$(BIN)/python benchmarks/echo.py
+
+clean:
+	rm -rf $(VENV)

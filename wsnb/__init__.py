@@ -1,0 +1,59 @@
+"""wsnb: learn, prototype and test WebSockets from Jupyter.
+
+Servers start in the background of the notebook's running event loop and keep
+serving while other cells run; re-running a cell replaces the server it
+started; the same code runs in a script under ``asyncio.run``.
+
+Example::
+
+    import wsnb
+
+    server = await wsnb.serve(wsnb.echo)          # returns once listening
+    await wsnb.exchange(server, ["hi", b"\\x01"])  # ['hi', b'\\x01']
+    await wsnb.stop_all()
+"""
+
+from .client import ExchangeTimeout, connect, connect_sync, exchange, exchange_sync, is_loopback
+from .echo import echo, echo_with_prefix
+from .errors import NotJSONError, PortInUseError, SameLoopError, WsnbError
+from .json_messages import decode_json, recv_json, send_json
+from .lifecycle import (
+    Handler,
+    Server,
+    ThreadedServer,
+    ends_quietly,
+    running_servers,
+    serve,
+    serve_in_thread,
+    stop_all,
+)
+from .nesting import run
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ExchangeTimeout",
+    "Handler",
+    "NotJSONError",
+    "PortInUseError",
+    "SameLoopError",
+    "Server",
+    "ThreadedServer",
+    "WsnbError",
+    "connect",
+    "connect_sync",
+    "decode_json",
+    "echo",
+    "echo_with_prefix",
+    "ends_quietly",
+    "exchange",
+    "exchange_sync",
+    "is_loopback",
+    "recv_json",
+    "run",
+    "running_servers",
+    "send_json",
+    "serve",
+    "serve_in_thread",
+    "stop_all",
+]

@@ -1,0 +1,54 @@
+"""Echo handlers: the "hello world" of WebSockets."""
+
+from __future__ import annotations
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from .lifecycle import Handler
+
+__all__ = ["echo", "echo_with_prefix"]
+
+
+async def echo(ws: ServerConnection) -> None:
+    """Send every message back exactly as it came: text as text, bytes as bytes.
+
+    Any size up to the server's ``max_size``; a fragmented message comes back
+    whole. Ends quietly when the client goes away.
+
+    Example::
+
+        server = await wsnb.serve(wsnb.echo)
+        await wsnb.exchange(server, ["hi", b"\\x00\\x01"])   # ['hi', b'\\x00\\x01']
+    """
+    try:
+        async for message in ws:
+            await ws.send(message)
+    except ConnectionClosed:
+        pass
+
+
+def echo_with_prefix(prefix: str = "Echo: ") -> Handler:
+    """Make an echo handler that puts ``prefix`` before every message.
+
+    Useful for teaching: the reply is visibly the server's. Text gets the
+    prefix as text, binary messages get it encoded as UTF-8.
+
+    Example::
+
+        server = await wsnb.serve(wsnb.echo_with_prefix("Echo: "))
+        await wsnb.exchange(server, ["hi"])   # ['Echo: hi']
+    """
+    prefix_bytes = prefix.encode()
+
+    async def echo_with_prefix(ws: ServerConnection) -> None:
+        try:
+            async for message in ws:
+                if isinstance(message, str):
+                    await ws.send(prefix + message)
+                else:
+                    await ws.send(prefix_bytes + message)
+        except ConnectionClosed:
+            pass
+
+    return echo_with_prefix
