@@ -2,7 +2,7 @@
 #   make lab   - create .venv, install wsnb with JupyterLab, open notebooks/
 #   make test  - create .venv, install wsnb with its test tools, run every test
 .DEFAULT_GOAL := help
-.PHONY: help lab test bench clean
+.PHONY: help lab test bench lint clean
 
 # The first interpreter found that is Python 3.11 or newer.
 PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11 python; do \
@@ -17,6 +17,7 @@ help:
 	@echo "make lab    open the tutorial notebooks in JupyterLab"
 	@echo "make test   run the library tests and every notebook (strict nbval)"
 	@echo "make bench  run the benchmarks"
+	@echo "make lint   ruff and mypy --strict on wsnb/"
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "wsnb needs Python 3.11 or newer on PATH (or PYTHON=...)"; exit 1; }
@@ -39,6 +40,14 @@ test: $(VENV)/.test-installed
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python benchmarks/echo.py
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check wsnb tests benchmarks
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV)

@@ -183,7 +183,7 @@ def connect_sync(target: Target, **options: Any) -> SyncClientConnection:
             "or start the server with wsnb.serve_in_thread(...)"
         )
     try:
-        return _ws_connect_sync(url, **_with_defaults(url, options))
+        connection: SyncClientConnection = _ws_connect_sync(url, **_with_defaults(url, options))
     except TimeoutError as exc:
         try:
             asyncio.get_running_loop()
@@ -195,6 +195,7 @@ def connect_sync(target: Target, **options: Any) -> SyncClientConnection:
             "with wsnb.serve_in_thread(...)."
         )
         raise
+    return connection
 
 
 def exchange_sync(

@@ -23,10 +23,10 @@ def decode_json(message: str | bytes) -> Any:
 
     >>> decode_json('{"n": 1}')
     {'n': 1}
-    >>> decode_json("hello")
+    >>> decode_json("hello")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    wsnb.errors.NotJSONError: expected a JSON message, got a text message that is not JSON (Expecting value: line 1 column 1 (char 0)): 'hello'
+    wsnb.errors.NotJSONError: expected a JSON message, got a text message ... (char 0)): 'hello'
     """
     try:
         return json.loads(message)

@@ -27,7 +27,7 @@ def _allow_nested_running() -> None:
     global _patched
     with _patch_lock:
         if not _patched:
-            import nest_asyncio2
+            import nest_asyncio2  # type: ignore[import-untyped]
 
             nest_asyncio2.apply()
             _patched = True
