@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import connect as _ws_connect
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection as SyncClientConnection
 from websockets.sync.client import connect as _ws_connect_sync
 from websockets.typing import Data
@@ -135,6 +136,9 @@ async def exchange(
                     received.append(await ws.recv())
         except TimeoutError:
             raise ExchangeTimeout(expected, received, timeout) from None
+        except ConnectionClosed as exc:
+            exc.add_note(f"replies received before the close: {received!r}")
+            raise
     return received
 
 
@@ -230,4 +234,7 @@ def exchange_sync(
                 received.append(ws.recv(timeout=remaining))
             except TimeoutError:
                 raise ExchangeTimeout(expected, received, timeout) from None
+            except ConnectionClosed as exc:
+                exc.add_note(f"replies received before the close: {received!r}")
+                raise
     return received

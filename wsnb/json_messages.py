@@ -29,7 +29,8 @@ def decode_json(message: str | bytes) -> Any:
     wsnb.errors.NotJSONError: expected a JSON message, got a text message ... (char 0)): 'hello'
     """
     try:
-        return json.loads(message)
+        # Decode bytes here: json.loads would also guess UTF-16 and UTF-32.
+        return json.loads(message.decode() if isinstance(message, bytes) else message)
     except UnicodeDecodeError as exc:
         raise NotJSONError(message, f"not UTF-8: {exc.reason} at byte {exc.start}") from None
     except json.JSONDecodeError as exc:

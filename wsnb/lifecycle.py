@@ -170,6 +170,7 @@ class Server:
         self._loop = ws_server.get_loop()
         self._state: State = "serving"
         self._stopped: asyncio.Future[None] | None = None
+        self._stop_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def _start(
@@ -244,14 +245,16 @@ class Server:
         elif self._loop is _running_loop():
             self.ws_server.server.close()
             _registry.discard(self)
-            self._loop.create_task(self.stop())
+            self._stop_task = self._loop.create_task(self.stop())  # keep a reference
         else:
             asyncio.run_coroutine_threadsafe(self.stop(), self._loop).result()
 
     def _forget(self) -> None:
         """The loop this server ran on has ended: nothing serves any more."""
-        if not self._loop.is_closed():
-            self.ws_server.server.close()  # release the port
+        try:
+            self.ws_server.server.close()  # release the port, even once the loop is closed
+        except RuntimeError:  # a loop implementation that refuses work once closed
+            pass
         self._state = "stopped"
         _registry.discard(self)
 

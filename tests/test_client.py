@@ -1,0 +1,129 @@
+"""Client helpers: exchange(), connect() and loopback without proxy surprises."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from helpers import free_port, wait_until
+
+import wsnb
+
+
+async def double(ws):
+    """Reply twice to every message."""
+    async for message in ws:
+        await ws.send(message)
+        await ws.send(message)
+
+
+async def test_exchange_with_server_object():
+    """exchange() accepts a wsnb server and returns one reply per message."""
+    server = await wsnb.serve(wsnb.echo)
+    assert await wsnb.exchange(server, ["a", b"b"]) == ["a", b"b"]
+
+
+async def test_exchange_with_url():
+    """exchange() accepts a ws:// URL string."""
+    server = await wsnb.serve(wsnb.echo)
+    assert await wsnb.exchange(server.url, ["a"]) == ["a"]
+
+
+async def test_exchange_collects_the_requested_number_of_replies():
+    """replies= waits for that many replies, not one per message."""
+    server = await wsnb.serve(double)
+    assert await wsnb.exchange(server, ["a", "b"], replies=4) == ["a", "a", "b", "b"]
+
+
+async def test_exchange_with_zero_replies_only_sends():
+    """replies=0 sends the messages and returns [] without waiting for anything."""
+    received = []
+
+    async def record(ws):
+        async for message in ws:
+            received.append(message)
+
+    server = await wsnb.serve(record)
+    assert await wsnb.exchange(server, ["one", "two"], replies=0) == []
+    await wait_until(lambda: len(received) == 2)
+    assert received == ["one", "two"]
+
+
+async def test_exchange_timeout_carries_the_replies_that_arrived():
+    """When too few replies come, ExchangeTimeout (a TimeoutError) holds those that did."""
+    server = await wsnb.serve(wsnb.echo)
+    with pytest.raises(wsnb.ExchangeTimeout) as info:
+        await wsnb.exchange(server, ["hi"], replies=2, timeout=0.2)
+    error = info.value
+    assert error.replies == ["hi"]
+    assert isinstance(error, TimeoutError) and isinstance(error, wsnb.WsnbError)
+    assert "expected 2 replies" in str(error) and "got 1" in str(error)
+
+
+async def test_connect_opens_a_websockets_connection_to_a_server_object():
+    """connect(server) works with `async with` and gives a websockets connection."""
+    server = await wsnb.serve(wsnb.echo)
+    async with wsnb.connect(server) as ws:
+        await ws.send("hi")
+        assert await ws.recv() == "hi"
+    assert ws.close_code == 1000
+
+
+@pytest.fixture
+def dead_proxy_env(monkeypatch):
+    """Every proxy variable points at a port where nothing listens."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "WS_PROXY", "WSS_PROXY",
+                 "https_proxy", "http_proxy", "all_proxy", "ws_proxy", "wss_proxy",
+                 "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, dead)
+    return dead
+
+
+async def test_loopback_connect_ignores_proxy_environment(dead_proxy_env):
+    """A proxy set in the environment does not break connecting to 127.0.0.1."""
+    server = await wsnb.serve(wsnb.echo)
+    async with wsnb.connect(server.url) as ws:
+        await ws.send("direct")
+        assert await ws.recv() == "direct"
+    assert await wsnb.exchange(server, ["also direct"]) == ["also direct"]
+
+
+async def test_explicit_proxy_argument_is_not_overridden(dead_proxy_env):
+    """A proxy passed explicitly is still used, even for loopback (keywords go to websockets)."""
+    server = await wsnb.serve(wsnb.echo)
+    with pytest.raises(OSError):
+        await wsnb.exchange(server, ["x"], proxy=dead_proxy_env, open_timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("ws://127.0.0.1:8765", True),
+        ("ws://127.1.2.3", True),
+        ("wss://localhost:443/path", True),
+        ("ws://LOCALHOST:1", True),
+        ("ws://app.localhost:8000", True),
+        ("ws://[::1]:8765", True),
+        ("wss://example.com", False),
+        ("ws://localhost.example.com", False),
+        ("ws://10.0.0.1:80", False),
+        ("ws://0.0.0.0:80", False),
+        ("ws://[2001:db8::1]:80", False),
+        ("not a url", False),
+    ],
+)
+def test_is_loopback(url, expected):
+    """is_loopback() recognises this machine's addresses and nothing else."""
+    assert wsnb.is_loopback(url) is expected
+
+
+async def test_exchange_against_a_stopped_server_fails_clearly():
+    """Connecting to a server that was stopped is refused, not hung."""
+    server = await wsnb.serve(wsnb.echo)
+    await server.stop()
+    with pytest.raises(OSError):
+        async with asyncio.timeout(10):
+            await wsnb.exchange(server, ["x"])
