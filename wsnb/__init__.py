@@ -16,7 +16,8 @@ Example::
 from .client import ExchangeTimeout, connect, connect_sync, exchange, exchange_sync, is_loopback
 from .echo import echo, echo_with_prefix
 from .errors import NotJSONError, PortInUseError, SameLoopError, WsnbError
-from .json_messages import decode_json, recv_json, send_json
+from .hub import Hub, HubClient
+from .json_messages import decode_json, encode_json, recv_json, send_json
 from .lifecycle import (
     Handler,
     Server,
@@ -34,6 +35,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ExchangeTimeout",
     "Handler",
+    "Hub",
+    "HubClient",
     "NotJSONError",
     "PortInUseError",
     "SameLoopError",
@@ -45,6 +48,7 @@ __all__ = [
     "decode_json",
     "echo",
     "echo_with_prefix",
+    "encode_json",
     "ends_quietly",
     "exchange",
     "exchange_sync",

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from .errors import NotJSONError
 
-__all__ = ["send_json", "recv_json", "decode_json"]
+__all__ = ["send_json", "recv_json", "decode_json", "encode_json"]
 
 
 class _Connection(Protocol):
@@ -37,6 +37,17 @@ def decode_json(message: str | bytes) -> Any:
         raise NotJSONError(message, str(exc)) from None
 
 
+def encode_json(data: Any) -> str:
+    """Encode ``data`` as compact JSON text, non-ASCII characters kept as they are.
+
+    The one encoding wsnb uses for every JSON message it sends.
+
+    >>> encode_json({"text": "héllo", "n": [1, 2]})
+    '{"text":"héllo","n":[1,2]}'
+    """
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
 async def send_json(ws: _Connection, data: Any) -> None:
     """Encode ``data`` as JSON and send it as one text message.
 
@@ -47,7 +58,7 @@ async def send_json(ws: _Connection, data: Any) -> None:
 
         await wsnb.send_json(ws, {"type": "hello", "n": 1})
     """
-    await ws.send(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+    await ws.send(encode_json(data))
 
 
 async def recv_json(ws: _Connection) -> Any:
