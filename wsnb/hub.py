@@ -138,6 +138,7 @@ class Hub:
         """How many clients the ``"close"`` policy has closed."""
         self._clients: dict[Connection, HubClient] = {}
         self._closing_tasks: set[asyncio.Task[None]] = set()
+        self._count_waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     @property
     def count(self) -> int:
@@ -166,10 +167,45 @@ class Hub:
         """
         client = HubClient(connection, name)
         self._clients[connection] = client
+        self._wake_count_waiters()
         try:
             yield client
         finally:
             self._clients.pop(connection, None)
+            self._wake_count_waiters()
+
+    async def wait_for_clients(self, count: int, timeout: float = 5.0) -> None:
+        """Wait until exactly ``count`` clients are in the hub; ``TimeoutError`` after ``timeout`` s.
+
+        A client's ``connect()`` returns when its handshake is done, a moment
+        before the server's handler joins it to the hub: wait for it before
+        broadcasting to it.
+
+        Example::
+
+            clients = [await wsnb.connect(server) for _ in range(3)]
+            await hub.wait_for_clients(3)
+        """
+        if self.count == count:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        entry = (count, waiter)
+        self._count_waiters.append(entry)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+        except TimeoutError:
+            raise TimeoutError(
+                f"the hub has {self.count} clients, not {count}, after {timeout} s"
+            ) from None
+        finally:
+            if entry in self._count_waiters:
+                self._count_waiters.remove(entry)
+
+    def _wake_count_waiters(self) -> None:
+        for count, waiter in self._count_waiters:
+            if count == self.count and not waiter.done():
+                waiter.set_result(None)
 
     async def __call__(self, connection: Connection) -> None:
         """Serve one client: join, relay its messages to the others, leave."""
