@@ -175,7 +175,7 @@ class Hub:
             self._wake_count_waiters()
 
     async def wait_for_clients(self, count: int, timeout: float = 5.0) -> None:
-        """Wait until exactly ``count`` clients are in the hub; ``TimeoutError`` after ``timeout`` s.
+        """Wait until exactly ``count`` clients are in the hub, at most ``timeout`` seconds.
 
         A client's ``connect()`` returns when its handshake is done, a moment
         before the server's handler joins it to the hub: wait for it before
