@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import hashlib
+import os
 import socket
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +51,50 @@ def wait_until_sync(predicate: Callable[[], bool], timeout: float = 5.0) -> None
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(0.01)
 
+
+_WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+@contextlib.asynccontextmanager
+async def stalled_client(
+    port: int, host: str = "127.0.0.1", path: str = "/", rcvbuf: int = 4096
+) -> AsyncIterator[socket.socket]:
+    """A WebSocket client that completes the opening handshake, then never reads.
+
+    A raw non-blocking TCP socket: it sends a valid Upgrade request, reads the
+    101 response byte by byte (so it consumes nothing after it) and from then
+    on reads nothing, so the server's output piles up first in the kernel
+    buffers (kept small with ``rcvbuf``), then in the server's write buffer.
+    The socket is closed on exit (unread data makes that a TCP reset).
+    """
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (host, port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        await loop.sock_sendall(sock, request.encode())
+        response = b""
+        async with asyncio.timeout(5):
+            while not response.endswith(b"\r\n\r\n"):
+                byte = await loop.sock_recv(sock, 1)
+                if not byte:
+                    raise ConnectionError(f"server closed during the handshake: {response!r}")
+                response += byte
+        status, *headers = response.decode("latin-1").split("\r\n")
+        assert status.startswith("HTTP/1.1 101 "), response
+        accept = base64.b64encode(hashlib.sha1((key + _WS_GUID).encode()).digest()).decode()
+        fields = dict(h.split(": ", 1) for h in headers if ": " in h)
+        assert {k.lower(): v for k, v in fields.items()}.get("sec-websocket-accept") == accept
+        yield sock
+    finally:
+        sock.close()
 
 
 def run_script(source: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

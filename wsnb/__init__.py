@@ -29,6 +29,8 @@ from .lifecycle import (
     stop_all,
 )
 from .nesting import run
+from .rooms import Rooms, RoomView
+from .rooms_client import RequestError, RoomsClient
 
 __version__ = "0.1.0"
 
@@ -39,6 +41,10 @@ __all__ = [
     "HubClient",
     "NotJSONError",
     "PortInUseError",
+    "RequestError",
+    "RoomView",
+    "Rooms",
+    "RoomsClient",
     "SameLoopError",
     "Server",
     "ThreadedServer",

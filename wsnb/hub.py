@@ -40,6 +40,19 @@ DEFAULT_MAX_BUFFERED = 2**20
 SlowClientPolicy = Literal["close", "drop"]
 
 
+async def _close_slow_client(connection: Connection, reason: str) -> None:
+    """Close with 1008, and drop the TCP connection if that takes over ``close_timeout``.
+
+    websockets' ``close()`` first waits, without a deadline, for the write
+    buffer to drain, which a client that never reads never lets happen.
+    """
+    try:
+        async with asyncio.timeout(connection.close_timeout):
+            await connection.close(SLOW_CLIENT_CLOSE_CODE, reason)
+    except TimeoutError:
+        connection.transport.abort()
+
+
 class HubClient:
     """One client of a :class:`Hub`, with the numbers that tell how it is doing.
 
@@ -218,21 +231,28 @@ class Hub:
                 pass
 
     def broadcast(
-        self, message: Data, exclude: Connection | Iterable[Connection] | None = None
+        self,
+        message: Data,
+        exclude: Connection | Iterable[Connection] | None = None,
+        *,
+        to: Iterable[Connection] | None = None,
     ) -> int:
         """Send ``message`` to every client but ``exclude``; return how many got it.
 
         Synchronous: it encodes the message once and hands it to each
         connection without waiting for any (:func:`websockets.broadcast`).
-        ``exclude`` is one connection or several (typically the sender). A
-        client over the ``max_buffered`` bound is closed or skipped, per the
-        hub's slow-client policy. Clients that are disconnecting are skipped
+        ``exclude`` is one connection or several (typically the sender);
+        ``to`` narrows the audience to some of the hub's clients (a room's
+        members, say; connections not in the hub are ignored). A client over
+        the ``max_buffered`` bound is closed or skipped, per the hub's
+        slow-client policy. Clients that are disconnecting are skipped
         silently: a disconnect during a broadcast never raises.
 
         Example::
 
             hub.broadcast("hello, everyone")
             hub.broadcast(message, exclude=ws)        # all but the sender
+            hub.broadcast("psst", to=[alice_ws, bob_ws])
         """
         if exclude is None:
             excluded: Iterable[Connection] = ()
@@ -242,8 +262,13 @@ class Hub:
             excluded = frozenset(exclude)
         limit = self.max_buffered
         targets = []
-        for connection, client in self._clients.items():
-            if connection in excluded or client.closing:
+        clients = self._clients
+        audience = clients.items() if to is None else [(c, clients[c]) for c in to if c in clients]
+        for connection, client in audience:
+            if connection in excluded:
+                continue
+            if client.closing:
+                client.dropped += 1
                 continue
             transport = connection.transport
             if connection.protocol.state is not State.OPEN or transport.is_closing():
@@ -274,9 +299,7 @@ class Hub:
         client.closing = True
         self.slow_closed += 1
         reason = f"too slow: {buffered} bytes waiting, limit {self.max_buffered}"
-        task = client.connection.loop.create_task(
-            client.connection.close(SLOW_CLIENT_CLOSE_CODE, reason)
-        )
+        task = client.connection.loop.create_task(_close_slow_client(client.connection, reason))
         self._closing_tasks.add(task)
         task.add_done_callback(self._closing_tasks.discard)
 

@@ -126,13 +126,13 @@ class RoomsCore(Generic[K]):
 
     def __init__(
         self,
-        limits: Limits = Limits(),
+        limits: Limits | None = None,
         *,
         rooms: Iterable[str] | None = None,
         clock: Callable[[], float] = time.time,
         epoch_factory: Callable[[], str] | None = None,
     ) -> None:
-        self.limits = limits
+        self.limits = limits or Limits()
         self.fixed_rooms = rooms is not None
         self._clock = clock
         self._epoch_factory = epoch_factory

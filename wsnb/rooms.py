@@ -1,0 +1,167 @@
+"""Chat rooms over WebSockets: the pure rooms core wired to connections and the hub.
+
+Each message a client sends goes to :class:`~wsnb.core.rooms.RoomsCore`
+(parse, validate, decide); what the core returns is encoded once and fanned
+out through a :class:`~wsnb.hub.Hub`, so the slow-client policy applies to
+rooms too. The wire protocol is docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from websockets.asyncio.connection import Connection
+from websockets.exceptions import ConnectionClosed
+
+from .core.rooms import Limits, Outgoing, RoomsCore
+from .display import html_card, html_table
+from .hub import DEFAULT_MAX_BUFFERED, Hub, SlowClientPolicy
+from .json_messages import encode_json
+
+__all__ = ["Rooms", "RoomView"]
+
+
+def _body_text(body: Any) -> str:
+    return body if isinstance(body, str) else encode_json(body)
+
+
+class RoomView:
+    """A read-only look at one room, for cells: members, history, an HTML repr.
+
+    Example::
+
+        rooms.room("lobby")          # shows members and the last messages
+        rooms.room("lobby").members  # ['ada', 'grace']
+    """
+
+    def __init__(self, rooms: Rooms, name: str, shown: int = 10) -> None:
+        self._rooms = rooms
+        self.name = name
+        self.shown = shown
+
+    @property
+    def members(self) -> list[str]:
+        """Member names, in the order they joined."""
+        return self._rooms.members(self.name)
+
+    @property
+    def epoch(self) -> str:
+        """The room's history epoch (changes when history is lost)."""
+        return self._rooms.core.room(self.name).history.epoch
+
+    @property
+    def seq(self) -> int:
+        """The sequence number of the room's latest message (0: none yet)."""
+        return self._rooms.core.room(self.name).history.last_seq
+
+    def history(self, since: int = 0) -> list[dict[str, Any]]:
+        """Messages with a sequence number above ``since``, oldest first."""
+        return self._rooms.history(self.name, since)
+
+    def __repr__(self) -> str:
+        return f"<wsnb.RoomView {self.name!r} members={self.members} seq={self.seq}>"
+
+    def _repr_html_(self) -> str:
+        recent = self.history()[-self.shown:]
+        rows = [
+            (m["seq"], time.strftime("%H:%M:%S", time.localtime(m["data"]["time"])),
+             m["data"]["from"], _body_text(m["data"]["body"]))
+            for m in recent
+        ]
+        return html_card(
+            f"room {self.name}",
+            [("members", ", ".join(self.members) or "nobody"), ("messages", self.seq),
+             ("epoch", self.epoch)],
+            extra=html_table(["seq", "time", "from", "message"], rows),
+        )
+
+
+class Rooms:
+    """A server handler for named chat rooms on wsnb's JSON protocol.
+
+    Clients join rooms, publish, get the history with sequence numbers, see
+    who is there and who comes and goes (docs/protocol.md). A connection can
+    be in several rooms. Bad input gets an error reply with a stable code;
+    the connection stays open. Rooms are created on first join unless
+    ``rooms=[...]`` fixes the list.
+
+    Example::
+
+        rooms = wsnb.Rooms()
+        server = await wsnb.serve(rooms, max_size=64 * 1024)
+        async with wsnb.RoomsClient.connect(server, name="ada") as ada:
+            await ada.join("lobby")
+            await ada.publish("lobby", "hello")
+        rooms.room("lobby")          # members and last messages, in a cell
+
+    ``limits`` sets history size and name lengths (:class:`wsnb.core.Limits`);
+    ``max_buffered`` and ``slow_clients`` are the hub's slow-client policy.
+    """
+
+    def __init__(
+        self,
+        *,
+        rooms: Iterable[str] | None = None,
+        limits: Limits | None = None,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
+        slow_clients: SlowClientPolicy = "close",
+    ) -> None:
+        self.core: RoomsCore[Connection] = RoomsCore(limits or Limits(), rooms=rooms)
+        self.hub = Hub(max_buffered=max_buffered, slow_clients=slow_clients, relay=False)
+
+    async def __call__(self, connection: Connection) -> None:
+        """Serve one connection until it closes, then take it out of its rooms."""
+        with self.hub.join(connection):
+            self.core.connect(connection)
+            try:
+                async for raw in connection:
+                    self._send(self.core.receive(connection, raw))
+            except ConnectionClosed:
+                pass
+            finally:
+                self._send(self.core.disconnect(connection))
+
+    def _send(self, outgoing: list[Outgoing[Connection]]) -> None:
+        for out in outgoing:
+            self.hub.broadcast(encode_json(out.message), to=out.to)
+
+    def publish(self, room: str, body: Any, sender: str = "server") -> int:
+        """Publish ``body`` in ``room`` from the server side; return its sequence number.
+
+        Example::
+
+            rooms.publish("lobby", "the server says hi")
+        """
+        out = self.core.publish(room, body, sender)
+        self._send([out])
+        return int(out.message["seq"])
+
+    def names(self) -> list[str]:
+        """The rooms' names."""
+        return self.core.names()
+
+    def members(self, room: str) -> list[str]:
+        """The names of the members of ``room``."""
+        return self.core.members(room)
+
+    def history(self, room: str, since: int = 0) -> list[dict[str, Any]]:
+        """The messages of ``room`` after sequence number ``since``, as sent on the wire."""
+        return self.core.room(room).history.since(since)
+
+    def room(self, name: str) -> RoomView:
+        """A view of one room that displays itself in a notebook."""
+        self.core.room(name)  # KeyError for an unknown room, now rather than at display
+        return RoomView(self, name)
+
+    def __repr__(self) -> str:
+        return f"<wsnb.Rooms {len(self.names())} rooms, {self.hub.count} connections>"
+
+    def _repr_html_(self) -> str:
+        rows = [(name, len(self.members(name)), self.core.room(name).history.last_seq)
+                for name in self.names()]
+        return html_card(
+            "wsnb.Rooms", [("connections", self.hub.count), ("rooms", len(rows))],
+            extra=html_table(["room", "members", "messages"], rows),
+        )

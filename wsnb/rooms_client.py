@@ -1,0 +1,202 @@
+"""A client of wsnb's rooms protocol: requests that await their reply, events that flow.
+
+One reader task owns the connection's incoming side. A reply (or error) that
+carries the id of a pending request resolves that request; everything else
+(room messages, presence) goes to the events queue, so awaiting a reply never
+swallows room traffic and room traffic never blocks a reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from .client import Target, connect
+from .errors import NotJSONError, WsnbError
+from .json_messages import decode_json, encode_json
+
+__all__ = ["RoomsClient", "RequestError"]
+
+
+class RequestError(WsnbError):
+    """The server answered a request with an ``error`` message (docs/protocol.md).
+
+    ``code`` is the stable error code, ``path`` the field at fault (if any),
+    ``reply`` the whole error message.
+
+    Example::
+
+        try:
+            await client.publish("nowhere", "hi")
+        except wsnb.RequestError as exc:
+            print(exc.code)   # 'unknown_room'
+    """
+
+    def __init__(self, reply: dict[str, Any]) -> None:
+        self.reply = reply
+        self.code: str = reply.get("code", "")
+        self.path: str | None = reply.get("path")
+        where = f" (at {self.path})" if self.path else ""
+        super().__init__(f"{self.code}: {reply.get('message', '')}{where}")
+
+
+class RoomsClient:
+    """Talk to a :class:`wsnb.Rooms` server: request/response plus a stream of events.
+
+    Example::
+
+        async with wsnb.RoomsClient.connect(server, name="ada") as ada:
+            await ada.join("lobby")
+            await ada.publish("lobby", "hello")
+            event = await ada.next_event(timeout=1)   # the room's 'message'
+    """
+
+    def __init__(self, connection: ClientConnection) -> None:
+        self.connection = connection
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    @classmethod
+    async def connect(cls, target: Target, name: str | None = None, **options: Any) -> RoomsClient:
+        """Connect (``proxy=None`` on loopback) and, if ``name`` is given, say hello."""
+        client = cls(await connect(target, **options))
+        if name is not None:
+            await client.request("hello", name=name)
+        return client
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.connection:
+                try:
+                    message = decode_json(raw)
+                except NotJSONError:
+                    continue  # not the protocol: ignore rather than crash the reader
+                if not isinstance(message, dict):
+                    continue
+                request_id = message.get("id")
+                waiter = None
+                if message.get("type") in ("reply", "error") and isinstance(request_id, int):
+                    waiter = self._pending.pop(request_id, None)
+                if waiter is None:
+                    self._events.put_nowait(message)
+                elif not waiter.done():
+                    if message["type"] == "error":
+                        waiter.set_exception(RequestError(message))
+                    else:
+                        waiter.set_result(message.get("data", {}))
+        except ConnectionClosed:
+            pass
+        finally:
+            for waiter in self._pending.values():
+                if not waiter.done():
+                    waiter.set_exception(WsnbError("the connection closed before the reply"))
+            self._pending.clear()
+            self._events.put_nowait(None)
+
+    async def request(
+        self, type: str, room: str | None = None, *, timeout: float = 5.0, **data: Any
+    ) -> dict[str, Any]:
+        """Send a request with a fresh id and return the ``data`` of its reply.
+
+        Raises :class:`RequestError` for an error reply and ``TimeoutError``
+        if no reply comes within ``timeout`` seconds.
+
+        Example::
+
+            reply = await client.request("history", room="lobby", since=10)
+        """
+        request_id = next(self._ids)
+        envelope: dict[str, Any] = {"type": type, "id": request_id}
+        if room is not None:
+            envelope["room"] = room
+        if data:
+            envelope["data"] = data
+        waiter = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = waiter
+        try:
+            await self.connection.send(encode_json(envelope))
+            async with asyncio.timeout(timeout):
+                reply: dict[str, Any] = await waiter
+                return reply
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def join(self, room: str, **data: Any) -> dict[str, Any]:
+        """Join ``room``; the reply has its epoch, seq, members and recent history."""
+        return await self.request("join", room, **data)
+
+    async def leave(self, room: str) -> dict[str, Any]:
+        """Leave ``room``."""
+        return await self.request("leave", room)
+
+    async def publish(self, room: str, body: Any) -> int:
+        """Publish ``body`` (any JSON value) in ``room``; return its sequence number."""
+        reply = await self.request("publish", room, body=body)
+        return int(reply["seq"])
+
+    async def history(self, room: str, since: int = 0) -> list[dict[str, Any]]:
+        """The messages of ``room`` after sequence number ``since``."""
+        reply = await self.request("history", room, since=since)
+        return list(reply["messages"])
+
+    async def members(self, room: str) -> list[str]:
+        """The names of the members of ``room``."""
+        reply = await self.request("members", room)
+        return list(reply["members"])
+
+    async def rooms(self) -> list[dict[str, Any]]:
+        """Every room with its member count and latest sequence number."""
+        reply = await self.request("rooms")
+        return list(reply["rooms"])
+
+    async def next_event(self, timeout: float | None = None) -> dict[str, Any]:
+        """The next message that is not a reply: a room ``message``, ``presence``...
+
+        Raises ``TimeoutError`` after ``timeout`` seconds, and
+        :class:`WsnbError` once the connection has closed and every event was
+        read.
+        """
+        async with asyncio.timeout(timeout):
+            event = await self._events.get()
+        if event is None:
+            self._events.put_nowait(None)  # stay closed for the next caller
+            raise WsnbError("the connection is closed")
+        return event
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        """Iterate over events until the connection closes.
+
+        Example::
+
+            async for event in client.events():
+                print(event["type"], event.get("data"))
+        """
+        while True:
+            event = await self._events.get()
+            if event is None:
+                self._events.put_nowait(None)
+                return
+            yield event
+
+    @property
+    def pending_events(self) -> int:
+        """Events received and not consumed yet."""
+        return self._events.qsize()
+
+    async def close(self) -> None:
+        """Close the connection and wait for the reader to finish."""
+        await self.connection.close()
+        await self._reader
+
+    async def __aenter__(self) -> RoomsClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
