@@ -13,6 +13,7 @@ Example::
     await wsnb.stop_all()
 """
 
+from . import faults
 from .client import ExchangeTimeout, connect, connect_sync, exchange, exchange_sync, is_loopback
 from .echo import echo, echo_with_prefix
 from .errors import NotJSONError, PortInUseError, SameLoopError, WsnbError
@@ -31,6 +32,7 @@ from .lifecycle import (
 from .nesting import run
 from .rooms import Rooms, RoomView
 from .rooms_client import RequestError, RoomsClient
+from .subscriber import OfflineBufferFull, Subscriber, SubscriberStats, notebook_backoff, subscribe
 
 __version__ = "0.1.0"
 
@@ -40,6 +42,7 @@ __all__ = [
     "Hub",
     "HubClient",
     "NotJSONError",
+    "OfflineBufferFull",
     "PortInUseError",
     "RequestError",
     "RoomView",
@@ -47,6 +50,8 @@ __all__ = [
     "RoomsClient",
     "SameLoopError",
     "Server",
+    "Subscriber",
+    "SubscriberStats",
     "ThreadedServer",
     "WsnbError",
     "connect",
@@ -58,7 +63,9 @@ __all__ = [
     "ends_quietly",
     "exchange",
     "exchange_sync",
+    "faults",
     "is_loopback",
+    "notebook_backoff",
     "recv_json",
     "run",
     "running_servers",
@@ -66,4 +73,5 @@ __all__ = [
     "serve",
     "serve_in_thread",
     "stop_all",
+    "subscribe",
 ]

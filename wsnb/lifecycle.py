@@ -17,7 +17,7 @@ import functools
 import ipaddress
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from websockets.asyncio.server import Server as _WsServer
 from websockets.asyncio.server import ServerConnection
@@ -171,6 +171,10 @@ class Server:
         self._state: State = "serving"
         self._stopped: asyncio.Future[None] | None = None
         self._stop_task: asyncio.Task[None] | None = None
+        self.handler: Handler | None = None
+        """The handler it serves (as given to :func:`serve`)."""
+        self.options: dict[str, Any] = {}
+        """The websockets options it was started with."""
 
     @classmethod
     async def _start(
@@ -186,7 +190,9 @@ class Server:
                     "in this process; serve on port=0 to get a free port, or stop that program",
                 ) from exc
             raise
-        return cls(name, host, ws_server, secure=options.get("ssl") is not None)
+        server = cls(name, host, ws_server, secure=options.get("ssl") is not None)
+        server.handler, server.options = handler, options
+        return server
 
     @property
     def state(self) -> State:
@@ -467,13 +473,35 @@ def serve_in_thread(
     return server
 
 
+class _BackgroundClient(Protocol):
+    async def _stop_from_any_loop(self) -> None: ...
+
+
+_clients: list[_BackgroundClient] = []
+
+
+def track_client(client: _BackgroundClient) -> None:
+    """Let :func:`stop_all` reach a client that runs in the background (a subscriber)."""
+    _clients.append(client)
+
+
+def untrack_client(client: _BackgroundClient) -> None:
+    if client in _clients:
+        _clients.remove(client)
+
+
 async def stop_all() -> int:
     """Stop every server wsnb started, on this loop or in threads; return how many.
+
+    Background clients (subscribers) are closed first, so that they do not
+    try to reconnect to the servers going away.
 
     Example::
 
         await wsnb.stop_all()   # the last cell of every tutorial
     """
+    for client in list(_clients):
+        await client._stop_from_any_loop()
     servers = _registry.all()
     for server in servers:
         await server._stop_from_any_loop()

@@ -138,6 +138,13 @@ class Rooms:
         self._send([out])
         return int(out.message["seq"])
 
+    def forget_history(self) -> None:
+        """Lose every room's history (new epochs), as a restart without storage would.
+
+        Clients that resume afterwards are told ``recovered: false``.
+        """
+        self.core.forget_history()
+
     def names(self) -> list[str]:
         """The rooms' names."""
         return self.core.names()

@@ -127,6 +127,10 @@ class RoomsClient:
                 return reply
         finally:
             self._pending.pop(request_id, None)
+            if not waiter.done():
+                waiter.cancel()
+            elif not waiter.cancelled():
+                waiter.exception()  # retrieved: no "never retrieved" warning if we left early
 
     async def join(self, room: str, **data: Any) -> dict[str, Any]:
         """Join ``room``; the reply has its epoch, seq, members and recent history."""

@@ -185,6 +185,13 @@ class RoomsCore(Generic[K]):
     def name_of(self, key: K) -> str:
         return self._members[key].name
 
+    def forget_history(self) -> None:
+        """Lose every room's history, as a restart without storage would: new epochs."""
+        for room in self._rooms.values():
+            room.history.reset()
+            if self._epoch_factory is not None:
+                room.history.epoch = self._epoch_factory()
+
     def publish(self, room: str, body: Any, sender: str) -> Outgoing[K]:
         """Publish ``body`` in ``room`` on behalf of ``sender`` (who need not be a member)."""
         target = self._rooms.get(room) or self._create_room(room)

@@ -1,0 +1,383 @@
+"""A reconnecting subscriber that loses nothing, or says so.
+
+Built on websockets' reconnecting ``connect()`` (``async for ws in
+connect(...)``) with backoff suited to notebooks. On every (re)connection it
+rejoins its rooms with the epoch and sequence number it last saw; the
+server replays exactly the gap, or says it cannot. The per-room decisions
+(deliver, skip a duplicate, fetch a live gap, report a loss) are made by the
+pure :class:`~wsnb.core.resume.RoomCursor`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Generator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from .client import Target, connect
+from .core.resume import RoomCursor, Step
+from .display import html_card, html_table
+from .errors import WsnbError
+from .lifecycle import track_client, untrack_client
+from .rooms_client import RequestError, RoomsClient
+
+__all__ = ["Subscriber", "subscribe", "notebook_backoff", "OfflineBufferFull", "SubscriberStats"]
+
+SubscriberState = Literal["connecting", "open", "reconnecting", "closed"]
+OverflowPolicy = Literal["reject", "drop_oldest"]
+
+
+def notebook_backoff(
+    first: float = 0.1, factor: float = 2.0, cap: float = 3.0
+) -> Callable[[], Generator[float]]:
+    """Reconnection delays for a notebook: first retry within ``first`` s, capped at ``cap`` s.
+
+    Each delay is drawn between half and all of the current step (jitter, so
+    that many clients do not retry in lockstep); the step grows by ``factor``.
+    websockets' default waits a random 0-5 s before the first retry.
+
+    >>> delays = notebook_backoff()()
+    >>> all(0.05 <= next(delays) <= 0.1 for _ in range(1))
+    True
+    """
+
+    def delays() -> Generator[float]:
+        step = first
+        while True:
+            yield step * random.uniform(0.5, 1.0)
+            step = min(step * factor, cap)
+
+    return delays
+
+
+class OfflineBufferFull(WsnbError):
+    """``publish()`` found the offline buffer full (with ``overflow="reject"``).
+
+    Example::
+
+        try:
+            subscriber.publish("lobby", "hi")
+        except wsnb.OfflineBufferFull:
+            ...   # wait for the connection, or drop the message knowingly
+    """
+
+
+@dataclass
+class SubscriberStats:
+    """Counters a notebook can watch."""
+
+    delivered: int = 0
+    """Messages handed to the application (exactly once each, in order)."""
+    replayed: int = 0
+    """Of those, messages that came from the server's history after a reconnection or gap."""
+    duplicates: int = 0
+    """Messages that arrived again and were skipped."""
+    reconnects: int = 0
+    """Connections opened after the first one."""
+    recoveries: int = 0
+    """Rejoins after which nothing was missing."""
+    losses: int = 0
+    """Rejoins or gaps the server could not fill: reported to the application."""
+    published: int = 0
+    """Messages from :meth:`Subscriber.publish` that the server acknowledged."""
+
+
+class Subscriber:
+    """Stay subscribed to rooms across drops and restarts; deliver every message once, in order.
+
+    Start it with :func:`subscribe`. Read what arrives with ``async for event
+    in subscriber`` or :meth:`next`: room ``message`` events exactly as the
+    protocol sends them (docs/protocol.md), and ``{"type": "lost", "room",
+    "reason"}`` when the server could not replay what was missed (its history
+    was lost, or the gap was older than what it keeps): the application then
+    knows, instead of carrying on silently.
+
+    :meth:`publish` sends at once when connected; while disconnected,
+    messages wait in a buffer of ``buffer_size`` (``overflow="reject"``
+    raises :class:`OfflineBufferFull` when it is full; ``"drop_oldest"``
+    drops the oldest) and go out, in order, after reconnecting. A publish in
+    flight when the connection drops is sent again: at least once.
+
+    Example::
+
+        sub = await wsnb.subscribe(server, ["lobby"], name="ada")
+        sub.publish("lobby", "hello")
+        event = await sub.next(timeout=1)
+        await sub.close()
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        rooms: list[str],
+        *,
+        name: str | None = None,
+        buffer_size: int = 1000,
+        overflow: OverflowPolicy = "reject",
+        reconnect_delays: Callable[[], Generator[float]] | None = None,
+        on_lost: Callable[[dict[str, Any]], None] | None = None,
+        **connect_options: Any,
+    ) -> None:
+        self.url = target if isinstance(target, str) else target.url
+        self.name = name
+        self.rooms = list(rooms)
+        self.buffer_size = buffer_size
+        self.overflow: OverflowPolicy = overflow
+        self.on_lost = on_lost
+        self.stats = SubscriberStats()
+        self.timeline: list[tuple[float, str, str]] = []
+        """``(time.monotonic(), event, detail)`` for each connection event."""
+        self._state: SubscriberState = "connecting"
+        self._cursors = {room: RoomCursor(room) for room in self.rooms}
+        self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._outbox: deque[tuple[str, Any]] = deque()
+        self._outbox_changed = asyncio.Event()
+        self._open = asyncio.Event()
+        self._delays = reconnect_delays or notebook_backoff()
+        self._connect_options = connect_options
+        self._task: asyncio.Task[None] | None = None
+        self._connection: ClientConnection | None = None
+
+    # The application's side ---------------------------------------------------------
+
+    @property
+    def state(self) -> SubscriberState:
+        """``"connecting"``, ``"open"``, ``"reconnecting"`` or ``"closed"``."""
+        return self._state
+
+    @property
+    def positions(self) -> dict[str, tuple[str | None, int]]:
+        """For each room, the epoch and the last sequence number delivered."""
+        return {room: (c.epoch, c.seq) for room, c in self._cursors.items()}
+
+    @property
+    def pending(self) -> int:
+        """Messages delivered by the subscriber and not read by the application yet."""
+        return self._inbox.qsize()
+
+    @property
+    def unsent(self) -> int:
+        """Published messages waiting to be acknowledged by the server."""
+        return len(self._outbox)
+
+    async def next(self, timeout: float | None = None) -> dict[str, Any]:
+        """The next ``message`` (or ``lost``) event; ``TimeoutError`` after ``timeout`` s."""
+        async with asyncio.timeout(timeout):
+            return await self._inbox.get()
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        while True:
+            yield await self._inbox.get()
+
+    def publish(self, room: str, body: Any) -> None:
+        """Queue ``body`` for ``room``; it goes out now if connected, else after reconnecting."""
+        if len(self._outbox) >= self.buffer_size:
+            if self.overflow == "reject":
+                raise OfflineBufferFull(
+                    f"{len(self._outbox)} messages already wait to be sent (buffer_size)"
+                )
+            self._outbox.popleft()
+        self._outbox.append((room, body))
+        self._outbox_changed.set()
+
+    async def wait_open(self, timeout: float | None = 10.0) -> None:
+        """Wait until connected with every room rejoined (and any gap replayed).
+
+        Raises what stopped the subscriber for good, if it stopped (for
+        example a :class:`RequestError` when the server refuses a room).
+        """
+        opened = asyncio.ensure_future(self._open.wait())
+        waiting: set[asyncio.Future[Any]] = {opened}
+        if self._task is not None:
+            waiting.add(self._task)
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            opened.cancel()
+        if self._open.is_set():
+            return
+        if self._task is not None and self._task.done() and not self._task.cancelled():
+            error = self._task.exception()
+            if error is not None:
+                raise error
+        raise WsnbError(f"the subscriber is {self._state}")
+
+    async def close(self) -> None:
+        """Stop reconnecting, close the connection and end the background task."""
+        if self._state == "closed":
+            return
+        self._state = "closed"
+        self._note("closed", "")
+        untrack_client(self)
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def _stop_from_any_loop(self) -> None:
+        await self.close()
+
+    # The connection's side --------------------------------------------------------------
+
+    def _start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        track_client(self)
+
+    def _recorded_delays(self) -> Generator[float]:
+        for delay in self._delays():
+            self._note("retry", f"in {delay * 1000:.0f} ms")
+            yield delay
+
+    async def _run(self) -> None:
+        connections = connect(self.url, reconnect_delays=self._recorded_delays,
+                              **self._connect_options)
+        opened = 0
+        async for ws in connections:
+            opened += 1
+            if opened > 1:
+                self.stats.reconnects += 1
+            self._connection = ws
+            self._note("connected", "")
+            client = RoomsClient(ws)
+            try:
+                await self._session(client)
+            except RequestError as error:  # the server refuses us: retrying cannot help
+                self._state = "closed"
+                self._note("refused", str(error))
+                untrack_client(self)
+                raise
+            except (ConnectionClosed, WsnbError, TimeoutError):
+                pass  # the connection went away mid-request: reconnect
+            finally:
+                self._open.clear()
+                self._connection = None
+                await client.close()
+            if self._state == "closed":
+                return
+            self._state = "reconnecting"
+            self._note("dropped", "")
+
+    async def _session(self, client: RoomsClient) -> None:
+        if self.name is not None:
+            await client.request("hello", name=self.name)
+        for room, cursor in self._cursors.items():
+            since = cursor.since
+            reply = await client.join(room, **({"since": since} if since else {}))
+            if since is not None:
+                if reply.get("recovered"):
+                    self.stats.recoveries += 1
+                    self._note("recovered", f"{room}: {len(reply['history'])} replayed")
+                self._apply(room, cursor.on_join(reply), replayed=True)
+            else:
+                cursor.on_join(reply)
+        self._state = "open"
+        self._open.set()
+        self._note("open", ", ".join(self.rooms))
+        sender = asyncio.get_running_loop().create_task(self._send_outbox(client))
+        fills: set[asyncio.Task[None]] = set()
+        try:
+            async for event in client.events():
+                if event.get("type") != "message" or event.get("room") not in self._cursors:
+                    continue
+                step = self._cursors[event["room"]].on_live(event)
+                self.stats.duplicates += step.duplicate
+                self._apply(event["room"], step, replayed=False)
+                if step.fetch_since is not None:
+                    fill = asyncio.get_running_loop().create_task(
+                        self._fill_gap(client, event["room"], step.fetch_since))
+                    fills.add(fill)
+                    fill.add_done_callback(fills.discard)
+        finally:
+            sender.cancel()
+            for fill in list(fills):
+                fill.cancel()
+
+    async def _fill_gap(self, client: RoomsClient, room: str, since: int) -> None:
+        self._note("gap", f"{room}: after #{since}")
+        try:
+            reply = await client.request("history", room, since=since)
+        except (ConnectionClosed, WsnbError, TimeoutError):
+            return  # the connection is going; the rejoin will fill the gap
+        self._apply(room, self._cursors[room].on_history(reply), replayed=True)
+
+    async def _send_outbox(self, client: RoomsClient) -> None:
+        try:
+            while True:
+                while self._outbox:
+                    room, body = self._outbox[0]
+                    await client.publish(room, body)
+                    self._outbox.popleft()
+                    self.stats.published += 1
+                self._outbox_changed.clear()
+                await self._outbox_changed.wait()
+        except (ConnectionClosed, WsnbError, TimeoutError):
+            pass  # kept in the outbox; sent again after reconnecting
+
+    def _apply(self, room: str, step: Step, *, replayed: bool) -> None:
+        if step.lost is not None:
+            lost = {"type": "lost", "room": room, "reason": step.lost}
+            self.stats.losses += 1
+            self._note("lost", f"{room}: {step.lost}")
+            self._inbox.put_nowait(lost)
+            if self.on_lost is not None:
+                self.on_lost(lost)
+        for message in step.deliver:
+            self._inbox.put_nowait(message)
+        self.stats.delivered += len(step.deliver)
+        if replayed:
+            self.stats.replayed += len(step.deliver)
+
+    def _note(self, event: str, detail: str) -> None:
+        self.timeline.append((time.monotonic(), event, detail))
+
+    # Display -----------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return (f"<wsnb.Subscriber {self.url} {self._state} rooms={self.rooms} "
+                f"delivered={self.stats.delivered} reconnects={self.stats.reconnects}>")
+
+    def _repr_html_(self) -> str:
+        rows = [(room, epoch or "", seq) for room, (epoch, seq) in self.positions.items()]
+        fields = [("url", self.url), ("state", self._state)] + [
+            (name, getattr(self.stats, name)) for name in SubscriberStats.__dataclass_fields__
+        ]
+        return html_card("wsnb.Subscriber", fields,
+                         extra=html_table(["room", "epoch", "last seq"], rows))
+
+
+async def subscribe(
+    target: Target,
+    rooms: list[str],
+    *,
+    name: str | None = None,
+    wait: bool = True,
+    **options: Any,
+) -> Subscriber:
+    """Start a :class:`Subscriber` in the background; by default wait until it is open.
+
+    Keywords are those of :class:`Subscriber` (``buffer_size``, ``overflow``,
+    ``reconnect_delays``, ``on_lost``) and of websockets' ``connect()``.
+
+    Example::
+
+        sub = await wsnb.subscribe(server, ["lobby", "news"], name="ada")
+        async for event in sub:
+            print(event["type"], event.get("data"))
+    """
+    subscriber = Subscriber(target, rooms, name=name, **options)
+    subscriber._start()
+    if wait:
+        await subscriber.wait_open()
+    return subscriber
