@@ -12,7 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,9 +55,29 @@ def wait_until_sync(predicate: Callable[[], bool], timeout: float = 5.0) -> None
 _WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
+def client_frame(message: str | bytes) -> bytes:
+    """One masked client-to-server WebSocket frame (FIN set): text for str, binary for bytes."""
+    opcode = 0x1 if isinstance(message, str) else 0x2
+    payload = message.encode() if isinstance(message, str) else message
+    length = len(payload)
+    if length < 126:
+        header = bytes([0x80 | opcode, 0x80 | length])
+    elif length < 2**16:
+        header = bytes([0x80 | opcode, 0x80 | 126]) + length.to_bytes(2, "big")
+    else:
+        header = bytes([0x80 | opcode, 0x80 | 127]) + length.to_bytes(8, "big")
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return header + mask + masked
+
+
 @contextlib.asynccontextmanager
 async def stalled_client(
-    port: int, host: str = "127.0.0.1", path: str = "/", rcvbuf: int = 4096
+    port: int,
+    host: str = "127.0.0.1",
+    path: str = "/",
+    rcvbuf: int = 4096,
+    send: Iterable[str | bytes] = (),
 ) -> AsyncIterator[socket.socket]:
     """A WebSocket client that completes the opening handshake, then never reads.
 
@@ -65,7 +85,9 @@ async def stalled_client(
     101 response byte by byte (so it consumes nothing after it) and from then
     on reads nothing, so the server's output piles up first in the kernel
     buffers (kept small with ``rcvbuf``), then in the server's write buffer.
-    The socket is closed on exit (unread data makes that a TCP reset).
+    ``send`` lists messages it sends right after the handshake (say, a rooms
+    ``join``), without reading any reply. The socket is closed on exit
+    (unread data makes that a TCP reset).
     """
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -92,6 +114,8 @@ async def stalled_client(
         accept = base64.b64encode(hashlib.sha1((key + _WS_GUID).encode()).digest()).decode()
         fields = dict(h.split(": ", 1) for h in headers if ": " in h)
         assert {k.lower(): v for k, v in fields.items()}.get("sec-websocket-accept") == accept
+        for message in send:
+            await loop.sock_sendall(sock, client_frame(message))
         yield sock
     finally:
         sock.close()

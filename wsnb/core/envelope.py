@@ -117,6 +117,37 @@ def json_kind(value: Any) -> str:
     return "an object"
 
 
+#: Deeper JSON is refused (``bad_json``): what the server accepts it must be
+#: able to send back, nested a few levels deeper in a reply.
+MAX_DEPTH = 64
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def _check_decoded(value: Any) -> None:
+    """Refuse what JSON text allows but the server could not send back."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValueError("nested too deeply")
+        if isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                raise ValueError("a string holds a lone surrogate (not UTF-8)") from None
+        elif isinstance(item, dict):
+            stack.extend((k, depth) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
 def _refuse_constant(name: str) -> Any:
     # Python's json accepts NaN and Infinity; JSON (and browsers) do not.
     raise ValueError(f"{name} is not JSON")
@@ -136,7 +167,8 @@ def parse_envelope(raw: str | bytes) -> Envelope:
     """
     try:
         text = raw.decode() if isinstance(raw, bytes) else raw
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_parse_float)
+        _check_decoded(value)
     except json.JSONDecodeError as exc:
         raise ProtocolError(
             ErrorCode.BAD_JSON, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"

@@ -193,14 +193,24 @@ class RoomsCore(Generic[K]):
                 room.history.epoch = self._epoch_factory()
 
     def publish(self, room: str, body: Any, sender: str) -> Outgoing[K]:
-        """Publish ``body`` in ``room`` on behalf of ``sender`` (who need not be a member)."""
-        target = self._rooms.get(room) or self._create_room(room)
+        """Publish ``body`` in ``room`` on behalf of ``sender`` (who need not be a member).
+
+        The room is created if needed, unless the list of rooms is fixed
+        (``KeyError`` then).
+        """
+        target = self._rooms.get(room)
+        if target is None:
+            if self.fixed_rooms:
+                raise KeyError(f"there is no room {room!r} (the list of rooms is fixed)")
+            target = self._create_room(room)
         return self._publish(target, sender, body)
 
     # Commands (docs/protocol.md) --------------------------------------------------
 
     @commands.on("hello")
     def _hello(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
+        if envelope.data.get("name") is None:
+            raise envelope.fail(ErrorCode.MISSING_FIELD, "'data.name' is required", "data.name")
         name = _check_text(envelope, envelope.data.get("name"), "data.name",
                            self.limits.max_name_length)
         old, member.name = member.name, name
@@ -215,24 +225,24 @@ class RoomsCore(Generic[K]):
     def _join(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
         room_name = self._room_name(envelope)
         room = self._rooms.get(room_name)
-        if room is None:
-            if self.fixed_rooms:
-                raise envelope.fail(ErrorCode.UNKNOWN_ROOM,
-                                    f"there is no room {room_name!r}", "room")
-            room = self._create_room(room_name)
+        if room is None and self.fixed_rooms:
+            raise envelope.fail(ErrorCode.UNKNOWN_ROOM, f"there is no room {room_name!r}", "room")
         since = envelope.data.get("since")
         history_size = _check_int(envelope, "data.history", minimum=0,
                                   default=self.limits.join_history)
+        resume = None if since is None else self._since(envelope, since)
         if room_name not in member.rooms and len(member.rooms) >= self.limits.max_rooms_per_member:
             raise envelope.fail(
                 ErrorCode.TOO_MANY_ROOMS,
                 f"a connection can be in at most {self.limits.max_rooms_per_member} rooms",
                 "room",
             )
+        if room is None:
+            room = self._create_room(room_name)
         data: dict[str, Any] = {"room": room_name, "epoch": room.history.epoch,
                                 "seq": room.history.last_seq}
-        if since is not None:
-            epoch, seq = self._since(envelope, since)
+        if resume is not None:
+            epoch, seq = resume
             replay = room.history.replay(epoch, seq)
             data["recovered"] = replay.recovered
             if replay.recovered:
@@ -320,14 +330,21 @@ class RoomsCore(Generic[K]):
             raise envelope.fail(ErrorCode.WRONG_TYPE,
                                 f"'data.since' must be an object, not {json_kind(since)}",
                                 "data.since")
+        for part in ("epoch", "seq"):
+            if since.get(part) is None:
+                raise envelope.fail(ErrorCode.MISSING_FIELD, f"'data.since.{part}' is required",
+                                    f"data.since.{part}")
         epoch = since.get("epoch")
         if not isinstance(epoch, str):
             raise envelope.fail(ErrorCode.WRONG_TYPE, "'data.since.epoch' must be a string",
                                 "data.since.epoch")
         seq = since.get("seq")
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        if isinstance(seq, bool) or not isinstance(seq, int):
             raise envelope.fail(ErrorCode.WRONG_TYPE,
-                                "'data.since.seq' must be an integer >= 0", "data.since.seq")
+                                "'data.since.seq' must be an integer", "data.since.seq")
+        if seq < 0:
+            raise envelope.fail(ErrorCode.INVALID_VALUE,
+                                "'data.since.seq' must be >= 0", "data.since.seq")
         return epoch, seq
 
     def _publish(self, room: Room[K], sender: str, body: Any) -> Outgoing[K]:

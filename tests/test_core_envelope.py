@@ -1,0 +1,383 @@
+"""parse_envelope and ProtocolError (docs/protocol.md, "Envelope" and "Errors"), no sockets.
+
+Table tests for every documented error row, then Hypothesis properties: for
+any input, parse_envelope returns a well-typed Envelope or raises a
+ProtocolError with a documented code, and RoomsCore.receive never raises and
+only ever emits JSON that can go on the wire.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from wsnb.core import Envelope, ErrorCode, Outgoing, ProtocolError, RoomsCore, parse_envelope
+from wsnb.core.envelope import MAX_TYPE_LENGTH
+from wsnb.json_messages import encode_json
+
+CODES = {
+    value for name, value in vars(ErrorCode).items() if name.isupper() and isinstance(value, str)
+}
+DOCUMENTED_CODES = {
+    "bad_json", "not_an_object", "missing_field", "wrong_type", "invalid_value", "too_long",
+    "unknown_type", "unknown_room", "not_a_member", "too_many_rooms",
+}
+
+
+def refused(raw: str | bytes) -> ProtocolError:
+    """The ProtocolError parse_envelope raises for ``raw`` (fails if it parses)."""
+    with pytest.raises(ProtocolError) as info:
+        parse_envelope(raw)
+    return info.value
+
+
+def test_error_codes_are_the_documented_ones():
+    """ErrorCode holds exactly the codes of the protocol's error table."""
+    assert CODES == DOCUMENTED_CODES
+
+
+# Valid envelopes
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ('{"type": "rooms"}', Envelope("rooms")),
+        ('{"type": "rooms", "id": 7}', Envelope("rooms", id=7)),
+        ('{"type": "rooms", "id": 0}', Envelope("rooms", id=0)),
+        ('{"type": "rooms", "id": -3}', Envelope("rooms", id=-3)),
+        ('{"type": "rooms", "id": "req-7"}', Envelope("rooms", id="req-7")),
+        ('{"type": "rooms", "id": ""}', Envelope("rooms", id="")),
+        ('{"type": "join", "room": "lobby"}', Envelope("join", room="lobby")),
+        (
+            '{"type": "publish", "id": 7, "room": "lobby", "data": {"body": "hello"}}',
+            Envelope("publish", id=7, room="lobby", data={"body": "hello"}),
+        ),
+        ('{"type": "hello", "data": {}}', Envelope("hello", data={})),
+        ('{"type": "join", "room": "café ✓"}', Envelope("join", room="café ✓")),
+        # null means absent for id and room
+        ('{"type": "rooms", "id": null, "room": null}', Envelope("rooms")),
+        # fields the envelope does not know are ignored
+        ('{"type": "rooms", "extra": [1, 2]}', Envelope("rooms")),
+        ('  {"type": "rooms"}\n', Envelope("rooms")),
+        ('{"type": "' + "t" * MAX_TYPE_LENGTH + '"}', Envelope("t" * MAX_TYPE_LENGTH)),
+    ],
+    ids=[
+        "type-only", "int-id", "zero-id", "negative-id", "str-id", "empty-str-id", "room",
+        "everything", "empty-data", "unicode-room", "null-id-and-room", "extra-field",
+        "whitespace", "type-at-limit",
+    ],
+)
+def test_valid_envelopes(raw, expected):
+    """A well-formed request parses into its fields; data defaults to {}."""
+    assert parse_envelope(raw) == expected
+    assert parse_envelope(raw.encode()) == expected  # a binary frame of UTF-8 JSON too
+
+
+def test_surrogate_pair_escape_is_one_character():
+    """A properly paired UTF-16 escape is a normal character, accepted."""
+    env = parse_envelope('{"type": "publish", "data": {"body": "\\ud83d\\ude00"}}')
+    assert env.data["body"] == "\N{GRINNING FACE}"
+
+
+def test_parsed_envelope_has_documented_types():
+    """id keeps its JSON type (int stays int, str stays str); data is a dict."""
+    env = parse_envelope('{"type": "history", "id": 12, "room": "r", "data": {"since": 3}}')
+    assert type(env.id) is int and type(env.room) is str and type(env.data) is dict
+    assert env.data == {"since": 3}
+    assert parse_envelope('{"type": "x"}').data == {}
+
+
+# Error rows: (raw, code, path, request id carried, request type carried)
+
+NO_ID = None
+
+ERROR_ROWS = [
+    # bad_json: not JSON, not UTF-8, NaN/Infinity, numbers Python refuses, too deep
+    ('{"type": "publish",', ErrorCode.BAD_JSON, None, NO_ID, None),
+    ("", ErrorCode.BAD_JSON, None, NO_ID, None),
+    ("hello", ErrorCode.BAD_JSON, None, NO_ID, None),
+    ("{'type': 'rooms'}", ErrorCode.BAD_JSON, None, NO_ID, None),
+    ('{"type": "rooms"} {"type": "rooms"}', ErrorCode.BAD_JSON, None, NO_ID, None),
+    (b"\xff\xfe", ErrorCode.BAD_JSON, None, NO_ID, None),
+    (b'{"type": "rooms", "id": "\xc3\x28"}', ErrorCode.BAD_JSON, None, NO_ID, None),
+    (b"\xed\xa0\x80", ErrorCode.BAD_JSON, None, NO_ID, None),  # a UTF-8-encoded surrogate
+    ('{"type": "publish", "data": {"body": NaN}}', ErrorCode.BAD_JSON, None, NO_ID, None),
+    ('{"type": "publish", "data": {"body": Infinity}}', ErrorCode.BAD_JSON, None, NO_ID, None),
+    ('{"type": "publish", "data": {"body": -Infinity}}', ErrorCode.BAD_JSON, None, NO_ID, None),
+    ("NaN", ErrorCode.BAD_JSON, None, NO_ID, None),
+    ('{"type": "rooms", "id": ' + "9" * 5000 + "}", ErrorCode.BAD_JSON, None, NO_ID, None),
+    ('{"type": "rooms", "data": {"n": -' + "1" * 5000 + "}}", ErrorCode.BAD_JSON, None, NO_ID,
+     None),
+    ("[" * 100_000 + "]" * 100_000, ErrorCode.BAD_JSON, None, NO_ID, None),
+    ('{"a":' * 100_000 + "1" + "}" * 100_000, ErrorCode.BAD_JSON, None, NO_ID, None),
+    ('{"type": "publish", "data": {"body": ' + "[" * 50_000 + "]" * 50_000 + "}}",
+     ErrorCode.BAD_JSON, None, NO_ID, None),
+    # not_an_object
+    ("[]", ErrorCode.NOT_AN_OBJECT, None, NO_ID, None),
+    ('[{"type": "rooms"}]', ErrorCode.NOT_AN_OBJECT, None, NO_ID, None),
+    ('"rooms"', ErrorCode.NOT_AN_OBJECT, None, NO_ID, None),
+    ("42", ErrorCode.NOT_AN_OBJECT, None, NO_ID, None),
+    ("4.5", ErrorCode.NOT_AN_OBJECT, None, NO_ID, None),
+    ("null", ErrorCode.NOT_AN_OBJECT, None, NO_ID, None),
+    ("true", ErrorCode.NOT_AN_OBJECT, None, NO_ID, None),
+    ("false", ErrorCode.NOT_AN_OBJECT, None, NO_ID, None),
+    # missing type; the id is carried when it can be read
+    ("{}", ErrorCode.MISSING_FIELD, "type", NO_ID, None),
+    ('{"id": 7}', ErrorCode.MISSING_FIELD, "type", 7, None),
+    ('{"id": "a", "room": "lobby"}', ErrorCode.MISSING_FIELD, "type", "a", None),
+    ('{"type": null, "id": 7}', ErrorCode.MISSING_FIELD, "type", 7, None),
+    # wrong-typed type
+    ('{"type": 5, "id": 7}', ErrorCode.WRONG_TYPE, "type", 7, None),
+    ('{"type": true}', ErrorCode.WRONG_TYPE, "type", NO_ID, None),
+    ('{"type": ["join"], "id": "x"}', ErrorCode.WRONG_TYPE, "type", "x", None),
+    ('{"type": {"t": "join"}}', ErrorCode.WRONG_TYPE, "type", NO_ID, None),
+    # type too long
+    ('{"type": "' + "t" * (MAX_TYPE_LENGTH + 1) + '", "id": 7}', ErrorCode.TOO_LONG, "type", 7,
+     None),
+    # wrong-typed id (a boolean is not an integer); the id is then not echoed
+    ('{"type": "rooms", "id": true}', ErrorCode.WRONG_TYPE, "id", NO_ID, None),
+    ('{"type": "rooms", "id": false}', ErrorCode.WRONG_TYPE, "id", NO_ID, None),
+    ('{"type": "rooms", "id": 1.5}', ErrorCode.WRONG_TYPE, "id", NO_ID, None),
+    ('{"type": "rooms", "id": 1.0}', ErrorCode.WRONG_TYPE, "id", NO_ID, None),
+    ('{"type": "rooms", "id": [1]}', ErrorCode.WRONG_TYPE, "id", NO_ID, None),
+    ('{"type": "rooms", "id": {}}', ErrorCode.WRONG_TYPE, "id", NO_ID, None),
+    # wrong-typed room: id and type are carried
+    ('{"type": "join", "id": 7, "room": 5}', ErrorCode.WRONG_TYPE, "room", 7, "join"),
+    ('{"type": "join", "id": "r", "room": ["lobby"]}', ErrorCode.WRONG_TYPE, "room", "r", "join"),
+    ('{"type": "join", "room": true}', ErrorCode.WRONG_TYPE, "room", NO_ID, "join"),
+    ('{"type": "join", "room": {}}', ErrorCode.WRONG_TYPE, "room", NO_ID, "join"),
+    # wrong-typed data
+    ('{"type": "publish", "id": 7, "data": []}', ErrorCode.WRONG_TYPE, "data", 7, "publish"),
+    ('{"type": "publish", "id": 7, "data": "hi"}', ErrorCode.WRONG_TYPE, "data", 7, "publish"),
+    ('{"type": "publish", "data": 5}', ErrorCode.WRONG_TYPE, "data", NO_ID, "publish"),
+    ('{"type": "publish", "data": null}', ErrorCode.WRONG_TYPE, "data", NO_ID, "publish"),
+    ('{"type": "publish", "data": true}', ErrorCode.WRONG_TYPE, "data", NO_ID, "publish"),
+]
+
+
+def _row_id(row):
+    raw, code, path, *_ = row
+    text = raw if isinstance(raw, str) else repr(raw)
+    return f"{code}-{path}-{text[:30]}"
+
+
+@pytest.mark.parametrize(("raw", "code", "path", "request_id", "request_type"), ERROR_ROWS,
+                         ids=[_row_id(r) for r in ERROR_ROWS])
+def test_error_rows(raw, code, path, request_id, request_type):
+    """Each bad input gives its documented code and path, and the id/type when readable."""
+    error = refused(raw)
+    assert error.code == code
+    assert error.path == path
+    assert error.request_id == request_id
+    assert error.request_type == request_type
+    assert error.message and str(error) == error.message
+
+    message = error.to_message()
+    assert message["type"] == "error"
+    assert message["code"] == code
+    assert message["message"] == error.message
+    if path is None:
+        assert "path" not in message
+    else:
+        assert message["path"] == path
+    if request_id is None:
+        assert "id" not in message
+    else:
+        assert message["id"] == request_id and type(message["id"]) is type(request_id)
+    if request_type is None:
+        assert "re" not in message
+    else:
+        assert message["re"] == request_type
+    # The error reply itself always goes on the wire as strict JSON.
+    json.dumps(message, allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [("[]", "an array"), ('"x"', "a string"), ("1", "a number"), ("null", "null"),
+     ("true", "a boolean")],
+)
+def test_not_an_object_names_what_arrived(raw, kind):
+    """The human message says what kind of JSON value came instead of an object."""
+    assert kind in refused(raw).message
+
+
+def test_bad_json_message_says_where():
+    """A syntax error's message points at the line and column."""
+    message = refused('{"type": "rooms",\n  oops}').message
+    assert "line 2" in message and "column" in message
+
+
+def test_protocol_error_to_message_field_order_and_absent_fields():
+    """to_message: type, id, re, code, message, path; absent parts are left out, not null."""
+    full = ProtocolError("not_a_member", "join first", path="room", request_id=7,
+                         request_type="publish").to_message()
+    assert list(full) == ["type", "id", "re", "code", "message", "path"]
+    bare = ProtocolError("bad_json", "no").to_message()
+    assert bare == {"type": "error", "code": "bad_json", "message": "no"}
+
+
+def test_envelope_fail_carries_id_and_type():
+    """Envelope.fail builds an error about that request, id and type included."""
+    env = parse_envelope('{"type": "publish", "id": "p1", "room": "lobby"}')
+    error = env.fail(ErrorCode.NOT_A_MEMBER, "join 'lobby' first", "room")
+    assert error.to_message() == {
+        "type": "error", "id": "p1", "re": "publish", "code": "not_a_member",
+        "message": "join 'lobby' first", "path": "room",
+    }
+
+
+# Known bugs: input that parses but cannot go back on the wire
+
+
+def test_out_of_range_number_is_refused_like_infinity():
+    """1e400 is read by Python as float('inf'): it must be refused like ``Infinity``.
+
+    docs/protocol.md: bad_json when the frame "uses NaN/Infinity". Accepting
+    1e400 lets an infinite float into the room, which the server then sends
+    as the non-JSON token ``Infinity`` (see test_core_rooms).
+    """
+    error = refused('{"type": "publish", "room": "lobby", "data": {"body": 1e400}}')
+    assert error.code == ErrorCode.BAD_JSON
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udc00", "a\\ud83d"], ids=["high", "low", "tail"])
+def test_lone_surrogate_escape_is_refused(escape):
+    """A lone UTF-16 surrogate escape has no UTF-8 form: the server could never send it back.
+
+    docs/protocol.md: frames are "UTF-8 encoded" JSON. parse_envelope accepts
+    ``"\\ud800"`` as a string holding a lone surrogate; echoed in a reply or
+    published in a room it makes the server's UTF-8 encoding fail (see
+    test_rooms.py::test_lone_surrogate_does_not_break_the_room).
+    """
+    error = refused('{"type": "publish", "room": "lobby", "data": {"body": "' + escape + '"}}')
+    assert error.code == ErrorCode.BAD_JSON
+
+
+# Hypothesis: any input at all
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+TYPES = ["hello", "join", "leave", "publish", "history", "members", "rooms"]
+data_dicts = st.dictionaries(
+    st.sampled_from(["name", "body", "since", "history", "limit", "epoch", "seq"])
+    | st.text(max_size=6),
+    json_values | st.fixed_dictionaries({}, optional={"epoch": json_values, "seq": json_values}),
+    max_size=4,
+)
+envelope_dicts = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(TYPES) | st.text(max_size=40) | json_values,
+        "id": st.integers() | st.text(max_size=10) | json_values,
+        "room": st.sampled_from(["lobby", "other", "", "x" * 65]) | st.text(max_size=70)
+        | json_values,
+        "data": data_dicts | json_values,
+    },
+)
+small_ints = st.integers(-2, 30)
+# Requests close to valid ones, so that the handlers' own checks run too.
+plausible_requests = st.fixed_dictionaries(
+    {"type": st.sampled_from(TYPES)},
+    optional={
+        "id": st.integers() | st.text(max_size=5),
+        "room": st.sampled_from(["lobby", "other", "new"]) | st.text(max_size=70),
+        "data": st.fixed_dictionaries({}, optional={
+            "name": st.text(max_size=40) | json_values,
+            "body": json_values,
+            "since": small_ints | json_values | st.fixed_dictionaries(
+                {"epoch": st.sampled_from(["e1", "zz"]) | json_values,
+                 "seq": small_ints | json_values}),
+            "history": small_ints | json_values,
+            "limit": small_ints | json_values,
+        }),
+    },
+)
+raw_inputs = st.one_of(
+    st.text(),
+    st.binary(),
+    json_values.map(json.dumps),
+    envelope_dicts.map(json.dumps),
+    envelope_dicts.map(lambda d: json.dumps(d, ensure_ascii=False).encode()),
+    plausible_requests.map(json.dumps),
+    plausible_requests.map(json.dumps),
+)
+SETTINGS = settings(max_examples=300, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(raw_inputs)
+def test_parse_envelope_returns_a_typed_envelope_or_a_protocol_error(raw):
+    """Never any exception but ProtocolError, always with a documented code and a message."""
+    try:
+        env = parse_envelope(raw)
+    except ProtocolError as error:
+        assert error.code in DOCUMENTED_CODES
+        assert isinstance(error.message, str) and error.message
+        assert error.path is None or isinstance(error.path, str)
+        assert error.request_id is None or (
+            isinstance(error.request_id, str | int) and not isinstance(error.request_id, bool)
+        )
+        assert error.request_type is None or isinstance(error.request_type, str)
+        json.dumps(error.to_message(), allow_nan=False)
+        return
+    assert isinstance(env, Envelope)
+    assert isinstance(env.type, str) and len(env.type) <= MAX_TYPE_LENGTH
+    assert env.id is None or (isinstance(env.id, str | int) and not isinstance(env.id, bool))
+    assert env.room is None or isinstance(env.room, str)
+    assert isinstance(env.data, dict)
+
+
+def _core_with_a_member() -> RoomsCore[str]:
+    """ada in 'lobby' (with one message), bob connected; 'other' exists with bob only."""
+    core: RoomsCore[str] = RoomsCore(clock=lambda: 1.0, epoch_factory=lambda: "e1")
+    core.connect("ada", name="ada")
+    core.connect("bob", name="bob")
+    core.receive("ada", '{"type": "join", "room": "lobby"}')
+    core.receive("ada", '{"type": "publish", "room": "lobby", "data": {"body": "hi"}}')
+    core.receive("bob", '{"type": "join", "room": "other"}')
+    return core
+
+
+@SETTINGS
+@given(raw_inputs)
+def test_rooms_core_receive_never_raises_and_emits_wire_json(raw):
+    """receive() on anything: Outgoing objects of strict, UTF-8-encodable JSON.
+
+    For input parse_envelope refuses, exactly one error, to the sender only,
+    with the same code.
+    """
+    core = _core_with_a_member()
+    out = core.receive("ada", raw)
+    assert isinstance(out, list)
+    for o in out:
+        assert isinstance(o, Outgoing)
+        assert isinstance(o.to, tuple) and o.to
+        assert set(o.to) <= {"ada", "bob"}
+        json.dumps(o.message, allow_nan=False)
+        encode_json(o.message).encode("utf-8")
+        assert o.message["type"] in ("reply", "error", "message", "presence")
+    errors = [o for o in out if o.message["type"] == "error"]
+    try:
+        parse_envelope(raw)
+    except ProtocolError as error:
+        assert len(out) == 1
+        assert out[0].to == ("ada",)
+        assert out[0].message == error.to_message()
+        return
+    if errors:  # refused by its handler: still exactly one error, to the sender alone
+        assert len(out) == 1 and out[0].to == ("ada",)
+        assert out[0].message["code"] in DOCUMENTED_CODES
+    else:  # accepted: the sender gets exactly one reply, first
+        assert out[0].to == ("ada",) and out[0].message["type"] == "reply"
+        assert sum(o.message["type"] == "reply" for o in out) == 1
