@@ -13,10 +13,12 @@ Example::
     await wsnb.stop_all()
 """
 
-from . import faults
+from . import close_codes, faults
+from .auth import basic_auth, bearer_auth, first_message_auth, token_checker
 from .client import ExchangeTimeout, connect, connect_sync, exchange, exchange_sync, is_loopback
 from .echo import echo, echo_with_prefix
 from .errors import NotJSONError, PortInUseError, SameLoopError, WsnbError
+from .handshake import chain, require_subprotocol
 from .hub import Hub, HubClient
 from .json_messages import decode_json, encode_json, recv_json, send_json
 from .lifecycle import (
@@ -29,10 +31,13 @@ from .lifecycle import (
     serve_in_thread,
     stop_all,
 )
+from .limits import max_connections, rate_limited
 from .nesting import run
 from .rooms import Rooms, RoomView
 from .rooms_client import RequestError, RoomsClient
+from .routing import Router
 from .subscriber import OfflineBufferFull, Subscriber, SubscriberStats, notebook_backoff, subscribe
+from .tls import LocalTLS, localhost_tls
 
 __version__ = "0.1.0"
 
@@ -41,6 +46,7 @@ __all__ = [
     "Handler",
     "Hub",
     "HubClient",
+    "LocalTLS",
     "NotJSONError",
     "OfflineBufferFull",
     "PortInUseError",
@@ -48,12 +54,17 @@ __all__ = [
     "RoomView",
     "Rooms",
     "RoomsClient",
+    "Router",
     "SameLoopError",
     "Server",
     "Subscriber",
     "SubscriberStats",
     "ThreadedServer",
     "WsnbError",
+    "basic_auth",
+    "bearer_auth",
+    "chain",
+    "close_codes",
     "connect",
     "connect_sync",
     "decode_json",
@@ -64,9 +75,14 @@ __all__ = [
     "exchange",
     "exchange_sync",
     "faults",
+    "first_message_auth",
     "is_loopback",
+    "localhost_tls",
+    "max_connections",
     "notebook_backoff",
+    "rate_limited",
     "recv_json",
+    "require_subprotocol",
     "run",
     "running_servers",
     "send_json",
@@ -74,4 +90,5 @@ __all__ = [
     "serve_in_thread",
     "stop_all",
     "subscribe",
+    "token_checker",
 ]

@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 from websockets.asyncio.connection import Connection, broadcast
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import CloseCode
 from websockets.protocol import State
 from websockets.typing import Data
 
+from .close_codes import SLOW_CLIENT
 from .display import html_card, html_table
 from .json_messages import encode_json
 
@@ -32,7 +32,7 @@ __all__ = ["Hub", "HubClient", "SLOW_CLIENT_CLOSE_CODE", "DEFAULT_MAX_BUFFERED"]
 
 #: Close code for a client closed by the ``"close"`` slow-client policy:
 #: 1008, policy violation. The reason says how many bytes were waiting.
-SLOW_CLIENT_CLOSE_CODE = CloseCode.POLICY_VIOLATION
+SLOW_CLIENT_CLOSE_CODE = SLOW_CLIENT
 
 #: Default bound on the bytes waiting to be sent to one client: 1 MiB.
 DEFAULT_MAX_BUFFERED = 2**20
