@@ -15,6 +15,7 @@ Example::
 
 from . import close_codes, faults
 from .auth import basic_auth, bearer_auth, first_message_auth, token_checker
+from .browser import BrowserChat
 from .client import ExchangeTimeout, connect, connect_sync, exchange, exchange_sync, is_loopback
 from .echo import echo, echo_with_prefix
 from .errors import NotJSONError, PortInUseError, SameLoopError, WsnbError
@@ -42,6 +43,7 @@ from .tls import LocalTLS, localhost_tls
 __version__ = "0.1.0"
 
 __all__ = [
+    "BrowserChat",
     "ExchangeTimeout",
     "Handler",
     "Hub",

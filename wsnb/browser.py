@@ -1,0 +1,95 @@
+"""A browser chat client in a cell's output: the page itself talks to the kernel's server.
+
+:class:`BrowserChat` displays plain HTML and JavaScript (no extension to
+install). The browser opens a WebSocket straight to a :class:`wsnb.Rooms`
+server running in the kernel and speaks docs/protocol.md: a message list, an
+input box, presence, reconnection with resume. Text from the network is only
+ever inserted as text.
+"""
+
+from __future__ import annotations
+
+import itertools
+from html import escape
+from importlib.resources import files
+from typing import Any
+
+from .client import Target
+
+__all__ = ["BrowserChat"]
+
+_ids = itertools.count(1)
+
+_STYLE = """
+.wsnb-chat{font-family:sans-serif;font-size:13px;border:1px solid #bbb;border-radius:6px;
+  padding:6px;max-width:480px}
+.wsnb-chat-status{color:#555;font-size:12px}
+.wsnb-chat-members{color:#333;font-size:12px;margin:2px 0}
+.wsnb-chat-messages{list-style:none;margin:4px 0;padding:4px;overflow-y:auto;background:#fafafa;
+  border:1px solid #eee}
+.wsnb-chat-from{font-weight:bold}
+.wsnb-chat-note{color:#777;font-style:italic}
+.wsnb-chat form{display:flex;gap:4px}
+.wsnb-chat input{flex:1}
+"""
+
+
+def _script() -> str:
+    return files("wsnb").joinpath("static/chat.js").read_text(encoding="utf-8")
+
+
+class BrowserChat:
+    """A chat client that runs in the browser, displayed in the cell's output.
+
+    ``target`` is a :class:`wsnb.Rooms` server (or its URL). The browser
+    connects to ``url`` (default: the server's URL), joins ``room`` as
+    ``name``, shows the room's recent history, members and new messages, and
+    sends what you type. Two of them side by side chat with each other and
+    with Python clients; the kernel sees every message in the room's history.
+
+    The page must be able to reach the URL: true when JupyterLab and the
+    kernel run on the same machine as the browser. For a remote JupyterLab,
+    pass the URL through jupyter-server-proxy as ``url`` (docs/browser.md).
+
+    Example::
+
+        rooms = wsnb.Rooms()
+        server = await wsnb.serve(rooms)
+        wsnb.BrowserChat(server, room="lobby", name="ada")
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        room: str = "lobby",
+        name: str = "browser",
+        *,
+        url: str | None = None,
+        height: int = 220,
+    ) -> None:
+        self.url = url or (target if isinstance(target, str) else target.url)
+        self.room = room
+        self.name = name
+        self.height = height
+
+    def __repr__(self) -> str:
+        return f"<wsnb.BrowserChat {self.name!r} in {self.room!r} at {self.url}>"
+
+    def _repr_html_(self) -> str:
+        element = f"wsnb-chat-{next(_ids)}"
+        attributes: dict[str, Any] = {
+            "id": element, "class": "wsnb-chat", "data-url": self.url,
+            "data-room": self.room, "data-name": self.name, "data-state": "loading",
+        }
+        opening = " ".join(f'{key}="{escape(str(value))}"' for key, value in attributes.items())
+        return (
+            f"<div {opening}><style>{_STYLE}</style>"
+            f'<div class="wsnb-chat-status">Loading the chat (it needs a browser with '
+            f"JavaScript; a trusted notebook in JupyterLab runs it).</div>"
+            f'<div class="wsnb-chat-members"></div>'
+            f'<ol class="wsnb-chat-messages" style="height:{int(self.height)}px"></ol>'
+            f'<form><input type="text" placeholder="Message {escape(self.room)} as '
+            f'{escape(self.name)}" aria-label="message"><button type="submit">Send</button></form>'
+            f"</div><script>(function(){{{_script()}\n"
+            f'wsnbChat(document.getElementById("{element}"));}})();</script>'
+        )

@@ -1,0 +1,150 @@
+// wsnb's browser chat: a client of docs/protocol.md that lives in a notebook cell's output.
+// Every piece of text from the network is inserted with textContent, never as HTML.
+// It reconnects with backoff and resumes like the Python subscriber: it rejoins with
+// the epoch and last sequence number it saw, shows the replayed gap, and says so
+// when the server could not replay it.
+function wsnbChat(root) {
+  "use strict";
+  var url = root.dataset.url, room = root.dataset.room, name = root.dataset.name;
+  var statusLine = root.querySelector(".wsnb-chat-status");
+  var memberLine = root.querySelector(".wsnb-chat-members");
+  var list = root.querySelector(".wsnb-chat-messages");
+  var form = root.querySelector("form");
+  var input = root.querySelector("input");
+  var ws = null, joined = false, everOpen = false, delay = 100;
+  var epoch = null, seq = 0, nextId = 1, fetching = false;
+  var held = {}, outbox = [];
+
+  function setState(state, text) {
+    root.dataset.state = state;
+    statusLine.textContent = text;
+  }
+
+  function line(className, parts) {
+    var item = document.createElement("li");
+    item.className = className;
+    parts.forEach(function (part) {
+      var span = document.createElement("span");
+      span.className = part[0];
+      span.textContent = part[1];
+      item.appendChild(span);
+    });
+    list.appendChild(item);
+    list.scrollTop = list.scrollHeight;
+    return item;
+  }
+
+  function note(text) { line("wsnb-chat-note", [["wsnb-chat-text", text]]); }
+
+  function show(message) {
+    var body = message.data.body;
+    var item = line("wsnb-chat-message", [
+      ["wsnb-chat-from", message.data.from + ": "],
+      ["wsnb-chat-text", typeof body === "string" ? body : JSON.stringify(body)]
+    ]);
+    item.dataset.seq = String(message.seq);
+  }
+
+  function send(frame) { ws.send(JSON.stringify(frame)); }
+
+  function accept(message) {
+    if (message.seq <= seq) return;                 // already shown: never twice
+    if (message.seq > seq + 1) {                    // a gap: hold it and fetch the rest
+      held[message.seq] = message;
+      if (!fetching) {
+        fetching = true;
+        send({type: "history", id: nextId++, room: room, data: {since: seq}});
+      }
+      return;
+    }
+    seq = message.seq;
+    show(message);
+    while (held[seq + 1]) {
+      var next = held[seq + 1];
+      delete held[seq + 1];
+      seq = next.seq;
+      show(next);
+    }
+  }
+
+  function onJoined(data) {
+    if (epoch !== null && data.recovered === false) {
+      note("Some messages could not be recovered (" + data.reason + ").");
+    }
+    if (epoch === null || data.recovered === false) {
+      epoch = data.epoch;
+      held = {};
+      seq = data.history.length ? data.history[0].seq - 1 : data.seq;
+    }
+    data.history.forEach(accept);
+    memberLine.textContent = "In " + room + ": " + data.members.join(", ");
+    joined = true;
+    setState("open", "Connected to " + url + " as " + name + ".");
+    while (outbox.length) send(outbox.shift());
+  }
+
+  function handle(frame) {
+    if (frame.type === "reply" && frame.re === "join") onJoined(frame.data);
+    else if (frame.type === "reply" && frame.re === "history") {
+      fetching = false;
+      if (frame.data.messages.length && frame.data.messages[0].seq > seq + 1) {
+        note("Some messages could not be recovered (gap_too_old).");
+        seq = frame.data.messages[0].seq - 1;
+      }
+      frame.data.messages.forEach(accept);
+    }
+    else if (frame.type === "message" && frame.room === room) accept(frame);
+    else if (frame.type === "presence" && frame.room === room) {
+      memberLine.textContent = "In " + room + ": " + frame.data.members.join(", ");
+      note(frame.data.name + " " + {join: "joined", leave: "left", rename: "is the new name of " + frame.data.was}[frame.data.event] + ".");
+    }
+    else if (frame.type === "error") note("Error from the server: " + frame.code + ": " + frame.message);
+  }
+
+  function connect() {
+    setState(everOpen ? "reconnecting" : "connecting", "Connecting to " + url + "...");
+    try {
+      ws = new WebSocket(url);
+    } catch (error) {
+      setState("failed", "Cannot open " + url + ": " + error.message);
+      return;
+    }
+    ws.onopen = function () {
+      everOpen = true;
+      delay = 100;
+      send({type: "hello", id: nextId++, data: {name: name}});
+      var join = {type: "join", id: nextId++, room: room};
+      if (epoch !== null) join.data = {since: {epoch: epoch, seq: seq}};
+      send(join);
+    };
+    ws.onmessage = function (event) {
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (error) { return; }
+      handle(frame);
+    };
+    ws.onclose = function (event) {
+      joined = false;
+      fetching = false;
+      var wait = Math.round(delay * (0.5 + Math.random() / 2));
+      if (!everOpen) {
+        setState("unreachable", "Cannot reach " + url + " from this page. If JupyterLab runs on " +
+          "another machine than your browser, the kernel's 127.0.0.1 is not yours: see " +
+          "wsnb's docs/browser.md (jupyter-server-proxy). Retrying in " + wait + " ms.");
+      } else {
+        setState("reconnecting", "Disconnected (" + event.code + "); reconnecting in " + wait + " ms...");
+      }
+      setTimeout(connect, wait);
+      delay = Math.min(delay * 2, 3000);
+    };
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var text = input.value;
+    if (!text) return;
+    input.value = "";
+    var frame = {type: "publish", id: nextId++, room: room, data: {body: text}};
+    if (joined) send(frame); else outbox.push(frame);
+  });
+  connect();
+}
