@@ -45,6 +45,7 @@ $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/echo.py
+	$(BIN)/python benchmarks/broadcast.py
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
