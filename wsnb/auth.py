@@ -42,10 +42,12 @@ def token_checker(tokens: Mapping[str, str] | Collection[str]) -> TokenCheck:
     ('ada', None)
     """
     users = dict(tokens) if isinstance(tokens, Mapping) else dict.fromkeys(tokens, "user")
-    known = [(token.encode(), user) for token, user in users.items()]
+    # surrogatepass: a token decoded from JSON may hold a lone surrogate; it
+    # then matches nothing instead of raising.
+    known = [(token.encode("utf-8", "surrogatepass"), user) for token, user in users.items()]
 
     def check(token: str) -> str | None:
-        candidate = token.encode()
+        candidate = token.encode("utf-8", "surrogatepass")
         found = None
         for secret, user in known:
             if hmac.compare_digest(candidate, secret):
@@ -106,7 +108,7 @@ def first_message_auth(
 def _token_of(message: str | bytes) -> str | None:
     try:
         value = json.loads(message)
-    except ValueError:  # not JSON, not UTF-8
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deeply
         return None
     if not isinstance(value, dict) or value.get("type") != "auth":
         return None

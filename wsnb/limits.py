@@ -9,6 +9,7 @@ connections per server (HTTP 503 before the handshake completes).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -45,11 +46,18 @@ def rate_limited(messages_per_second: float, burst: int | None = None) -> type[S
         async def recv(self, decode: bool | None = None) -> Data:  # type: ignore[override]
             message = await super().recv(decode)
             if not self.rate_limit.take():
-                await self.close(
+                closing = asyncio.ensure_future(self.close(
                     RATE_LIMITED,
                     f"rate limit exceeded: {messages_per_second:g} messages/s, burst {allowed}",
-                )
-                return await super().recv(decode)  # raises ConnectionClosed
+                ))
+                try:
+                    # Discard the backlog: while more than max_queue messages wait,
+                    # websockets stops reading, and the client's close frame could
+                    # not arrive until close_timeout.
+                    while True:
+                        await super().recv(False)  # until it raises ConnectionClosed
+                finally:
+                    await closing
             return message
 
     RateLimitedConnection.__qualname__ = f"rate_limited({messages_per_second:g}, {allowed})"
