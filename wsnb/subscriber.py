@@ -11,6 +11,7 @@ pure :class:`~wsnb.core.resume.RoomCursor`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import deque
@@ -99,11 +100,13 @@ class Subscriber:
     was lost, or the gap was older than what it keeps): the application then
     knows, instead of carrying on silently.
 
-    :meth:`publish` sends at once when connected; while disconnected,
-    messages wait in a buffer of ``buffer_size`` (``overflow="reject"``
-    raises :class:`OfflineBufferFull` when it is full; ``"drop_oldest"``
-    drops the oldest) and go out, in order, after reconnecting. A publish in
-    flight when the connection drops is sent again: at least once.
+    :meth:`publish` queues a message for one of the subscriber's rooms; it
+    goes out at once when connected and, while disconnected, after
+    reconnecting, in order. At most ``buffer_size`` messages wait to be
+    acknowledged (connected or not); beyond, ``overflow="reject"`` raises
+    :class:`OfflineBufferFull` and ``"drop_oldest"`` drops the oldest. A
+    publish in flight when the connection drops is sent again: at least
+    once. A publish the server refuses is set aside (noted in the timeline).
 
     Example::
 
@@ -178,6 +181,8 @@ class Subscriber:
 
     def publish(self, room: str, body: Any) -> None:
         """Queue ``body`` for ``room``; it goes out now if connected, else after reconnecting."""
+        if room not in self._cursors:
+            raise WsnbError(f"this subscriber is not in room {room!r}: it cannot publish there")
         if len(self._outbox) >= self.buffer_size:
             if self.overflow == "reject":
                 raise OfflineBufferFull(
@@ -242,7 +247,12 @@ class Subscriber:
 
     async def _run(self) -> None:
         connections = connect(self.url, reconnect_delays=self._recorded_delays,
-                              **self._connect_options)
+                              **self._connect_options).__aiter__()
+        # Close websockets' reconnecting generator here, not in a later loop turn.
+        async with contextlib.aclosing(connections):  # type: ignore[type-var]
+            await self._run_connections(connections)
+
+    async def _run_connections(self, connections: AsyncIterator[ClientConnection]) -> None:
         opened = 0
         async for ws in connections:
             opened += 1
@@ -304,22 +314,32 @@ class Subscriber:
             for fill in list(fills):
                 fill.cancel()
 
-    async def _fill_gap(self, client: RoomsClient, room: str, since: int) -> None:
-        self._note("gap", f"{room}: after #{since}")
-        try:
-            reply = await client.request("history", room, since=since)
-        except (ConnectionClosed, WsnbError, TimeoutError):
-            return  # the connection is going; the rejoin will fill the gap
-        self._apply(room, self._cursors[room].on_history(reply), replayed=True)
+    async def _fill_gap(self, client: RoomsClient, room: str, since: int | None) -> None:
+        while since is not None:
+            self._note("gap", f"{room}: after #{since}")
+            try:
+                reply = await client.request("history", room, since=since)
+            except (ConnectionClosed, WsnbError, TimeoutError):
+                return  # the connection is going; the rejoin will fill the gap
+            step = self._cursors[room].on_history(reply)
+            self._apply(room, step, replayed=True)
+            since = step.fetch_since
 
     async def _send_outbox(self, client: RoomsClient) -> None:
         try:
             while True:
                 while self._outbox:
-                    room, body = self._outbox[0]
-                    await client.publish(room, body)
-                    self._outbox.popleft()
-                    self.stats.published += 1
+                    item = self._outbox[0]
+                    room, body = item
+                    try:
+                        await client.publish(room, body)
+                    except RequestError as error:  # refused for good: set it aside
+                        self._note("refused", f"publish in {room}: {error.code}")
+                    else:
+                        self.stats.published += 1
+                    # drop_oldest may have dropped it while it was on the wire
+                    if self._outbox and self._outbox[0] is item:
+                        self._outbox.popleft()
                 self._outbox_changed.clear()
                 await self._outbox_changed.wait()
         except (ConnectionClosed, WsnbError, TimeoutError):

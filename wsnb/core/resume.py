@@ -110,6 +110,9 @@ class RoomCursor:
         else:
             step = Step()
         step.deliver = self._accept(messages) + self._release_held()
+        if self._held:  # more is missing than this reply covered: ask again
+            self._fetching = True
+            step.fetch_since = self.seq
         return step
 
     def _accept(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
