@@ -25,8 +25,9 @@ _STYLE = """
   padding:6px;max-width:480px}
 .wsnb-chat-status{color:#555;font-size:12px}
 .wsnb-chat-members{color:#333;font-size:12px;margin:2px 0}
-.wsnb-chat-messages{list-style:none;margin:4px 0;padding:4px;overflow-y:auto;background:#fafafa;
-  border:1px solid #eee}
+.wsnb-chat ol.wsnb-chat-messages{list-style:none!important;margin:4px 0!important;
+  padding:4px!important;overflow-y:auto;background:#fafafa;border:1px solid #eee}
+.wsnb-chat ol.wsnb-chat-messages li{margin:0 0 2px 0!important}
 .wsnb-chat-from{font-weight:bold}
 .wsnb-chat-note{color:#777;font-style:italic}
 .wsnb-chat form{display:flex;gap:4px}
