@@ -46,6 +46,7 @@ $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
 bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/echo.py
 	$(BIN)/python benchmarks/broadcast.py
+	$(BIN)/python benchmarks/reconnect.py
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
