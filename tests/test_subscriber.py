@@ -218,7 +218,7 @@ async def test_chaos_two_subscribers_in_two_rooms_each_get_their_room_once_in_or
         assert bodies(events[room]) == expected[room], (room, ctx)
         assert sub.stats.delivered == len(expected[room]), (room, sub.stats, ctx)
         assert sub.stats.losses == 0, (room, sub.stats, ctx)
-        await until(lambda: sub.stats.reconnects >= chaos.dropped + chaos.restarted,
+        await until(lambda sub=sub: sub.stats.reconnects >= chaos.dropped + chaos.restarted,
                     f"one reconnection per cut {room} {sub.stats} {ctx}")
 
     await lobby.close()

@@ -9,7 +9,7 @@ ever inserted as text.
 
 from __future__ import annotations
 
-import itertools
+import secrets
 from html import escape
 from importlib.resources import files
 from typing import Any
@@ -17,8 +17,6 @@ from typing import Any
 from .client import Target
 
 __all__ = ["BrowserChat"]
-
-_ids = itertools.count(1)
 
 _STYLE = """
 .wsnb-chat{font-family:sans-serif;font-size:13px;border:1px solid #bbb;border-radius:6px;
@@ -77,7 +75,9 @@ class BrowserChat:
         return f"<wsnb.BrowserChat {self.name!r} in {self.room!r} at {self.url}>"
 
     def _repr_html_(self) -> str:
-        element = f"wsnb-chat-{next(_ids)}"
+        # Random, not a counter: after a kernel restart a counter would reuse
+        # the id of an old output still on the page.
+        element = f"wsnb-chat-{secrets.token_hex(8)}"
         attributes: dict[str, Any] = {
             "id": element, "class": "wsnb-chat", "data-url": self.url,
             "data-room": self.room, "data-name": self.name, "data-state": "loading",

@@ -20,7 +20,7 @@ import shlex
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from importlib.resources import as_file, files
 from typing import Any
 
@@ -82,7 +82,17 @@ def _frame(line: str, next_id: int) -> str:
     """Turn a typed line into what to send: a /command becomes a protocol frame."""
     if not line.startswith("/"):
         return line
-    words = shlex.split(line[1:]) if line.strip() != "/" else [""]
+    command, _, rest = line[1:].partition(" ")
+    if command == "say":  # the text as typed: apostrophes, quotes and spaces are chat
+        room, _, text = rest.strip().partition(" ")
+        if not room or not text.strip():
+            raise CliError(f"unknown command {line!r}\n{COMMANDS}")
+        return json.dumps({"type": "publish", "id": next_id, "room": room,
+                           "data": {"body": text.strip()}})
+    try:
+        words = shlex.split(line[1:]) if line.strip() != "/" else [""]
+    except ValueError as exc:
+        raise CliError(f"cannot read {line!r}: {exc}") from None
     command, args = words[0], words[1:]
     frame: dict[str, Any] = {"type": command, "id": next_id}
     if command == "name" and len(args) == 1:
@@ -143,11 +153,19 @@ async def _connect(url: str, linger: float) -> None:
     printer = asyncio.create_task(show_arrivals())
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    readline: Callable[[], Awaitable[bytes]]
+    try:
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        readline = reader.readline
+    except ValueError:  # a regular file (connect URL < commands.txt) is not a pipe
+        async def readline_in_thread() -> bytes:
+            return await asyncio.to_thread(sys.stdin.buffer.readline)
+
+        readline = readline_in_thread
     next_id = 1
     try:
         while not printer.done():
-            read = asyncio.ensure_future(reader.readline())
+            read = asyncio.ensure_future(readline())
             await asyncio.wait({read, printer}, return_when=asyncio.FIRST_COMPLETED)
             if not read.done():
                 read.cancel()
@@ -177,7 +195,7 @@ def _check(notebooks: Sequence[str], extra: Sequence[str]) -> int:
     with as_file(files("wsnb").joinpath("nbval_sanitize.cfg")) as sanitize:
         command = [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env",
                    f"--nbval-sanitize-with={sanitize}", "--nbval-cell-timeout=120",
-                   "-p", "no:cacheprovider", *extra, *notebooks]
+                   "-p", "no:cacheprovider", "-p", "no:asyncio", *extra, *notebooks]
         return subprocess.call(command)
 
 

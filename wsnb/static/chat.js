@@ -13,7 +13,7 @@ function wsnbChat(root) {
   var input = root.querySelector("input");
   var ws = null, joined = false, everOpen = false, delay = 100;
   var epoch = null, seq = 0, nextId = 1, fetching = false;
-  var held = {}, outbox = [];
+  var held = {}, pending = [];  // pending: publishes not acknowledged yet (sent again on rejoin)
 
   function setState(state, text) {
     root.dataset.state = state;
@@ -80,7 +80,7 @@ function wsnbChat(root) {
     memberLine.textContent = "In " + room + ": " + data.members.join(", ");
     joined = true;
     setState("open", "Connected to " + url + " as " + name + ".");
-    while (outbox.length) send(outbox.shift());
+    pending.forEach(send);  // at least once, as the Python subscriber
   }
 
   function handle(frame) {
@@ -93,12 +93,29 @@ function wsnbChat(root) {
       }
       frame.data.messages.forEach(accept);
     }
-    else if (frame.type === "message" && frame.room === room) accept(frame);
+    else if (frame.type === "reply" && frame.re === "publish") acknowledge(frame.id);
+    else if (frame.type === "message" && frame.room === room) {
+      if (epoch !== null && frame.epoch !== epoch) {  // the history was lost under us
+        note("Some messages could not be recovered (epoch_changed).");
+        epoch = frame.epoch;
+        held = {};
+        fetching = false;
+        seq = frame.seq - 1;
+      }
+      accept(frame);
+    }
     else if (frame.type === "presence" && frame.room === room) {
       memberLine.textContent = "In " + room + ": " + frame.data.members.join(", ");
       note(frame.data.name + " " + {join: "joined", leave: "left", rename: "is the new name of " + frame.data.was}[frame.data.event] + ".");
     }
-    else if (frame.type === "error") note("Error from the server: " + frame.code + ": " + frame.message);
+    else if (frame.type === "error") {
+      if (frame.re === "publish") acknowledge(frame.id);
+      note("Error from the server: " + frame.code + ": " + frame.message);
+    }
+  }
+
+  function acknowledge(id) {
+    pending = pending.filter(function (frame) { return frame.id !== id; });
   }
 
   function connect() {
@@ -144,7 +161,8 @@ function wsnbChat(root) {
     if (!text) return;
     input.value = "";
     var frame = {type: "publish", id: nextId++, room: room, data: {body: text}};
-    if (joined) send(frame); else outbox.push(frame);
+    pending.push(frame);
+    if (joined) send(frame);
   });
   connect();
 }

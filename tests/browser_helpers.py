@@ -1,0 +1,161 @@
+"""Driving wsnb.BrowserChat in a real Chromium with Playwright's async API.
+
+Used by tests/test_browser.py. Playwright drives Debian's Chromium (not
+Playwright's own browser download): :func:`find_chromium` takes
+``$WSNB_CHROMIUM``, or ``chromium`` on PATH, or /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+from playwright.async_api import Browser, Locator, Page
+
+import wsnb
+
+#: Flags for a headless Chromium in a container, with nothing talking to the network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+#: Default wait for anything in a page, in seconds.
+WAIT = 5.0
+
+
+def find_chromium() -> tuple[str | None, str]:
+    """The Chromium to drive, or None and why not.
+
+    ``$WSNB_CHROMIUM`` if set (and then only it), else ``chromium`` on PATH,
+    else /usr/bin/chromium.
+    """
+    chosen = os.environ.get("WSNB_CHROMIUM")
+    if chosen:
+        if os.path.isfile(chosen) and os.access(chosen, os.X_OK):
+            return chosen, ""
+        return None, f"WSNB_CHROMIUM={chosen} is not an executable file"
+    for candidate in (shutil.which("chromium"), "/usr/bin/chromium"):
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate, ""
+    return None, ("Chromium not found (install Debian's chromium package, as .ci/run does, "
+                  "or set WSNB_CHROMIUM)")
+
+
+_STATE_RECORDER = """root => {
+    window.wsnbStates = [];
+    new MutationObserver(() => window.wsnbStates.push(root.dataset.state))
+        .observe(root, {attributes: true, attributeFilter: ["data-state"]});
+}"""
+
+_MESSAGES = """items => items.map(item => ({
+    seq: Number(item.dataset.seq),
+    from: item.querySelector(".wsnb-chat-from").textContent,
+    text: item.querySelector(".wsnb-chat-text").textContent,
+}))"""
+
+_LIST_ITEMS = """items => items.map(item => item.classList.contains("wsnb-chat-note")
+    ? "note: " + item.textContent : "#" + item.dataset.seq)"""
+
+
+class ChatPage:
+    """One page showing one BrowserChat, with what a test needs to read and type."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        """Uncaught JavaScript exceptions in the page."""
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.root: Locator = page.locator(".wsnb-chat")
+        self.status: Locator = page.locator(".wsnb-chat-status")
+        self.members: Locator = page.locator(".wsnb-chat-members")
+        self.input: Locator = page.get_by_label("message")
+        self.send_button: Locator = page.get_by_role("button", name="Send")
+
+    async def wait_state(self, state: str, timeout: float = WAIT) -> None:
+        """Wait until the chat's ``data-state`` is ``state``."""
+        await self.page.wait_for_selector(f'.wsnb-chat[data-state="{state}"]',
+                                          state="attached", timeout=timeout * 1000)
+
+    async def state(self) -> str | None:
+        return await self.root.get_attribute("data-state")
+
+    async def record_states(self) -> None:
+        """From now on, remember every value ``data-state`` takes (see :meth:`states`)."""
+        await self.root.evaluate(_STATE_RECORDER)
+
+    async def states(self) -> list[str]:
+        """The states recorded since :meth:`record_states`, repeats collapsed."""
+        recorded: list[str] = await self.page.evaluate("window.wsnbStates")
+        return [s for i, s in enumerate(recorded) if i == 0 or recorded[i - 1] != s]
+
+    async def say(self, text: str) -> None:
+        """Type ``text`` in the input box and click Send."""
+        await self.input.fill(text)
+        await self.send_button.click()
+
+    async def messages(self) -> list[dict[str, Any]]:
+        """The chat messages shown, in page order: ``{"seq", "from", "text"}``."""
+        items = self.page.locator("li.wsnb-chat-message")
+        shown: list[dict[str, Any]] = await items.evaluate_all(_MESSAGES)
+        return shown
+
+    async def texts(self) -> list[str]:
+        return [m["text"] for m in await self.messages()]
+
+    async def seqs(self) -> list[int]:
+        return [m["seq"] for m in await self.messages()]
+
+    async def notes(self) -> list[str]:
+        notes: list[str] = await self.page.locator("li.wsnb-chat-note").all_text_contents()
+        return notes
+
+    async def list_items(self) -> list[str]:
+        """Every line of the list in order: ``"#3"`` for a message, ``"note: ..."`` for a note."""
+        items: list[str] = await self.page.locator(".wsnb-chat-messages li").evaluate_all(
+            _LIST_ITEMS)
+        return items
+
+    async def wait_for_text(self, text: str, timeout: float = WAIT) -> None:
+        """Wait until a message with exactly this text is shown."""
+        await self.page.wait_for_function(
+            """text => [...document.querySelectorAll("li.wsnb-chat-message .wsnb-chat-text")]
+                   .some(span => span.textContent === text)""",
+            arg=text, timeout=timeout * 1000)
+
+    async def wait_for_count(self, count: int, timeout: float = WAIT) -> None:
+        """Wait until at least ``count`` messages are shown."""
+        await self.page.wait_for_function(
+            'n => document.querySelectorAll("li.wsnb-chat-message").length >= n',
+            arg=count, timeout=timeout * 1000)
+
+    async def wait_for_note(self, fragment: str, timeout: float = WAIT) -> None:
+        await self.page.wait_for_function(
+            """text => [...document.querySelectorAll("li.wsnb-chat-note")]
+                   .some(item => item.textContent.includes(text))""",
+            arg=fragment, timeout=timeout * 1000)
+
+
+async def open_chat(browser: Browser, target: wsnb.Server | str, room: str = "lobby",
+                    name: str = "browser", *, state: str | None = "open",
+                    **options: Any) -> ChatPage:
+    """A new page showing ``wsnb.BrowserChat(target, room, name)``; waits for ``state``."""
+    page = ChatPage(await browser.new_page())
+    html = wsnb.BrowserChat(target, room=room, name=name, **options)._repr_html_()
+    await page.page.set_content(html)
+    if state is not None:
+        await page.wait_state(state)
+    return page
+
+
+async def open_html(browser: Browser, html: str) -> ChatPage:
+    """A new page with ``html`` as its content (several chats, say)."""
+    page = ChatPage(await browser.new_page())
+    await page.page.set_content(html)
+    return page

