@@ -79,3 +79,13 @@ def test_notebook_runs_twice_in_one_kernel(notebook: Path) -> None:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
     assert problems == []
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_stored_with_its_outputs(notebook: Path) -> None:
+    """Strict nbval compares stored outputs: a notebook saved without them would test nothing."""
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    unexecuted = [i for i, c in enumerate(code) if c.get("execution_count") is None]
+    assert unexecuted == [], f"code cells stored without running: {unexecuted}"
+    assert sum(1 for c in code if c["outputs"]) >= len(code) // 2
