@@ -37,6 +37,9 @@ def decode_json(message: str | bytes) -> Any:
         raise NotJSONError(message, str(exc)) from None
 
 
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def encode_json(data: Any) -> str:
     """Encode ``data`` as compact JSON text, non-ASCII characters kept as they are.
 
@@ -45,7 +48,7 @@ def encode_json(data: Any) -> str:
     >>> encode_json({"text": "héllo", "n": [1, 2]})
     '{"text":"héllo","n":[1,2]}'
     """
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return _encoder.encode(data)
 
 
 async def send_json(ws: _Connection, data: Any) -> None:

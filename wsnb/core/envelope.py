@@ -80,7 +80,7 @@ class ProtocolError(Exception):
         return reply
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Envelope:
     """One parsed client request: ``{"type", "id"?, "room"?, "data"?}``.
 
@@ -153,6 +153,22 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_parse_float)
+
+
+def _plainly_sendable(text: str) -> bool:
+    """Whether ``text`` cannot hide what :func:`_check_decoded` looks for (a cheap test).
+
+    Lone surrogates come only from ``\\u`` escapes or non-ASCII text, and
+    nesting deeper than MAX_DEPTH needs more than MAX_DEPTH brackets.
+    """
+    return (
+        text.isascii()
+        and "\\u" not in text
+        and text.count("[") + text.count("{") <= MAX_DEPTH
+    )
+
+
 def parse_envelope(raw: str | bytes) -> Envelope:
     """Parse one WebSocket message into an :class:`Envelope`, or raise :class:`ProtocolError`.
 
@@ -167,8 +183,9 @@ def parse_envelope(raw: str | bytes) -> Envelope:
     """
     try:
         text = raw.decode() if isinstance(raw, bytes) else raw
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_parse_float)
-        _check_decoded(value)
+        value = _decoder.decode(text)
+        if not _plainly_sendable(text):
+            _check_decoded(value)
     except json.JSONDecodeError as exc:
         raise ProtocolError(
             ErrorCode.BAD_JSON, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -205,13 +222,12 @@ def parse_envelope(raw: str | bytes) -> Envelope:
         raise ProtocolError(ErrorCode.TOO_LONG,
                             f"'type' is longer than {MAX_TYPE_LENGTH} characters",
                             path="type", request_id=request_id)
-    envelope = Envelope(type=request_type, id=request_id)
     room = value.get("room")
     if room is not None and not isinstance(room, str):
-        raise envelope.fail(ErrorCode.WRONG_TYPE,
-                            f"'room' must be a string, not {json_kind(room)}", path="room")
+        raise ProtocolError(ErrorCode.WRONG_TYPE, f"'room' must be a string, not {json_kind(room)}",
+                            path="room", request_id=request_id, request_type=request_type)
     data = value.get("data", {})
     if not isinstance(data, dict):
-        raise envelope.fail(ErrorCode.WRONG_TYPE,
-                            f"'data' must be an object, not {json_kind(data)}", path="data")
+        raise ProtocolError(ErrorCode.WRONG_TYPE, f"'data' must be an object, not {json_kind(data)}",
+                            path="data", request_id=request_id, request_type=request_type)
     return Envelope(type=request_type, id=request_id, room=room, data=data)

@@ -40,7 +40,7 @@ class Limits:
     max_room_name_length: int = 64
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outgoing(Generic[K]):
     """One message for the I/O layer to send, as JSON, to each member in ``to``."""
 
@@ -312,6 +312,9 @@ class RoomsCore(Generic[K]):
         return _check_text(envelope, envelope.room, "room", self.limits.max_room_name_length)
 
     def _existing_room(self, envelope: Envelope) -> Room[K]:
+        known = self._rooms.get(envelope.room) if envelope.room is not None else None
+        if known is not None:  # its name was checked when the room was created
+            return known
         name = self._room_name(envelope)
         room = self._rooms.get(name)
         if room is None:
