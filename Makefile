@@ -47,6 +47,7 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/echo.py
 	$(BIN)/python benchmarks/broadcast.py
 	$(BIN)/python benchmarks/reconnect.py
+	$(BIN)/python benchmarks/rooms.py
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

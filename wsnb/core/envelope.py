@@ -224,10 +224,12 @@ def parse_envelope(raw: str | bytes) -> Envelope:
                             path="type", request_id=request_id)
     room = value.get("room")
     if room is not None and not isinstance(room, str):
-        raise ProtocolError(ErrorCode.WRONG_TYPE, f"'room' must be a string, not {json_kind(room)}",
+        raise ProtocolError(ErrorCode.WRONG_TYPE,
+                            f"'room' must be a string, not {json_kind(room)}",
                             path="room", request_id=request_id, request_type=request_type)
     data = value.get("data", {})
     if not isinstance(data, dict):
-        raise ProtocolError(ErrorCode.WRONG_TYPE, f"'data' must be an object, not {json_kind(data)}",
+        raise ProtocolError(ErrorCode.WRONG_TYPE,
+                            f"'data' must be an object, not {json_kind(data)}",
                             path="data", request_id=request_id, request_type=request_type)
     return Envelope(type=request_type, id=request_id, room=room, data=data)
