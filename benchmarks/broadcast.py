@@ -141,15 +141,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import gc
-import hashlib
 import logging
 import multiprocessing
 import os
 import resource
-import signal
 import socket
 import statistics
 import struct
@@ -161,6 +158,17 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
 from typing import Any
+
+from harness import (
+    QuietDisconnects,
+    check_response,
+    fmt_rate,
+    handshake,
+    pick_cpus,
+    raise_fd_limit,
+    sigterm_as_interrupt,
+    summary,
+)
 
 IMPLEMENTATIONS = ("hub", "broadcast", "naive")
 HEADER = struct.Struct("!QQ")  # sequence number, send time (time.monotonic_ns())
@@ -196,21 +204,12 @@ BURST_TIMEOUT = 60.0  # seconds for a throughput burst to be fully delivered
 STOP_TIMEOUT = 5.0  # seconds for the server process to end on request
 CONNECT_TIMEOUT = 10.0  # seconds per client connection (TCP + handshake)
 CONNECT_CONCURRENCY = 50  # handshakes in flight (the listen backlog is 100)
-WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+WHOLE_K = 10000  # rates from this on are printed in whole thousands
 
 
 # --------------------------------------------------------------------------
 # Server side: runs in the child process.
 # --------------------------------------------------------------------------
-
-
-class _QuietDisconnects(logging.Filter):
-    """Drop the traceback websockets logs when a handler ends with ConnectionClosed."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from websockets.exceptions import ConnectionClosed
-
-        return not (record.exc_info and isinstance(record.exc_info[1], ConnectionClosed))
 
 
 async def _serve(conn: Connection) -> None:
@@ -220,9 +219,10 @@ async def _serve(conn: Connection) -> None:
     a tuple (same name, value), or ("error", text). "abort" and "stop" act
     at once, even while a burst is stuck (the naive loop on a stalled client).
     """
-    import wsnb  # here only: the parent process does not need it
     from websockets.asyncio.server import ServerConnection, broadcast, serve
     from websockets.exceptions import ConnectionClosed
+
+    import wsnb  # here only: the parent process does not need it
 
     hub = wsnb.Hub(relay=False)
     hub_server = await wsnb.serve(hub, name="broadcast-bench-hub")
@@ -357,25 +357,13 @@ async def _serve(conn: Connection) -> None:
         await bare_server.wait_closed()
 
 
-def raise_fd_limit(needed: int) -> None:
-    """Raise this process's soft limit on open files to ``needed`` if it is lower."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        if target < needed:
-            raise RuntimeError(
-                f"need {needed} open files, the hard limit is {hard} (raise it with ulimit -Hn)"
-            )
-
-
 def server_process(conn: Connection, cpu: int | None, fd_needed: int) -> None:
     """Entry point of the server's child process, pinned to ``cpu`` if given."""
     try:
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})
         raise_fd_limit(fd_needed)
-        logging.getLogger("websockets.server").addFilter(_QuietDisconnects())
+        logging.getLogger("websockets.server").addFilter(QuietDisconnects())
         asyncio.run(_serve(conn))
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group
         pass
@@ -520,28 +508,6 @@ class ServerProcess:
 # --------------------------------------------------------------------------
 
 
-def handshake(port: int) -> tuple[bytes, bytes]:
-    """An opening handshake request for 127.0.0.1:``port`` and the accept value it expects."""
-    key = base64.b64encode(os.urandom(16))
-    request = (
-        f"GET / HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key.decode()}\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n"
-    ).encode()
-    return request, base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
-
-
-def check_response(head: bytes, accept: bytes) -> None:
-    lines = head.split(b"\r\n")
-    if not lines[0].startswith(b"HTTP/1.1 101"):
-        raise ConnectionError(f"handshake refused: {lines[0]!r}")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(b":") for ln in lines[1:])}
-    if headers.get(b"sec-websocket-accept") != accept:
-        raise ConnectionError("handshake: wrong Sec-WebSocket-Accept")
-    if b"sec-websocket-extensions" in headers:
-        raise ConnectionError("handshake: the server negotiated an extension")
-
-
 class Sink:
     """Where every client reports what it received during the current burst."""
 
@@ -584,7 +550,7 @@ class Client(asyncio.BufferedProtocol):
 
     def __init__(self, sink: Sink, port: int) -> None:
         self.sink = sink
-        self.request, self.accept = handshake(port)
+        self.request, self.accept = handshake(HOST, port)
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
         self.pending = b""  # a partial frame (or handshake response) from the last read
@@ -704,7 +670,7 @@ def close_clients(clients: list[Client]) -> None:
 
 def open_stalled_client(port: int) -> socket.socket:
     """A client that completes the handshake on a raw socket, then never reads."""
-    request, accept = handshake(port)
+    request, accept = handshake(HOST, port)
     sock = socket.create_connection((HOST, port), timeout=CONNECT_TIMEOUT)
     try:
         sock.sendall(request)
@@ -793,10 +759,6 @@ async def run_burst(
     tally.system += result["system"]
 
 
-def fmt_rate(value: float) -> str:
-    return f"{value / 1000:.0f}k" if value >= 10000 else f"{value / 1000:.1f}k"
-
-
 async def measure_clients(
     server: ServerProcess, sink: Sink, seqs: Numbering, n: int, args: argparse.Namespace
 ) -> list[dict[str, Sample]]:
@@ -836,8 +798,9 @@ async def measure_clients(
             h, b, v = (samples[impl] for impl in IMPLEMENTATIONS)
             idle = min(x.busy for x in samples.values()) < BUSY
             print(
-                f"{index + 1:>5} {order[0]:<9} | {fmt_rate(h.rate):>17} {fmt_rate(b.rate):>9} "
-                f"{fmt_rate(v.rate):>7} {h.rate / b.rate:>6.2f} | "
+                f"{index + 1:>5} {order[0]:<9} | {fmt_rate(h.rate, WHOLE_K):>17} "
+                f"{fmt_rate(b.rate, WHOLE_K):>9} {fmt_rate(v.rate, WHOLE_K):>7} "
+                f"{h.rate / b.rate:>6.2f} | "
                 f"{f'{h.p50_ms:.1f}/{h.p99_ms:.1f}':>15} {f'{b.p50_ms:.1f}/{b.p99_ms:.1f}':>11} "
                 f"{f'{v.p50_ms:.1f}/{v.p99_ms:.1f}':>11}{'  *' if idle else ''}",
                 flush=True,
@@ -846,13 +809,6 @@ async def measure_clients(
         close_clients(clients)
     await server.wait_for_clients(hub=0, bare=0)
     return results
-
-
-def summary(values: Sequence[float], digits: int) -> str:
-    return (
-        f"{statistics.median(values):.{digits}f} "
-        f"[{min(values):.{digits}f}-{max(values):.{digits}f}]"
-    )
 
 
 def verdict(ratio: float) -> str:
@@ -1113,18 +1069,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def pick_cpus() -> tuple[int, int] | None:
-    """Two CPUs this process may run on (clients, server), or None if there are not two."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None
-    cpus = sorted(os.sched_getaffinity(0))
-    return (cpus[0], cpus[1]) if len(cpus) >= 2 else None
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # unwinds through the finally clauses that stop the server
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     cpus = pick_cpus() if args.pin else None
@@ -1161,21 +1105,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(flush=True)
 
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    context = multiprocessing.get_context("spawn")
-    servers: list[ServerProcess] = []
-    started = time.perf_counter()
-    try:
-        if cpus is not None:
-            os.sched_setaffinity(0, {cpus[0]})
-        ratios, stalled = asyncio.run(run(args, context, cpus, fd_needed, servers))
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    finally:
-        for server in servers:
-            server.close()
-        signal.signal(signal.SIGTERM, previous)
+    with sigterm_as_interrupt():
+        context = multiprocessing.get_context("spawn")
+        servers: list[ServerProcess] = []
+        started = time.perf_counter()
+        try:
+            if cpus is not None:
+                os.sched_setaffinity(0, {cpus[0]})
+            ratios, stalled = asyncio.run(run(args, context, cpus, fd_needed, servers))
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            return 130
+        finally:
+            for server in servers:
+                server.close()
 
     print(f"total time {time.perf_counter() - started:.1f} s")
     key = 1000 if 1000 in ratios else max(ratios, default=None)

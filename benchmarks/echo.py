@@ -87,9 +87,9 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
 from typing import Any
 
+from harness import QuietDisconnects, pick_cpus, summary
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 
 IMPLEMENTATIONS = ("wsnb", "bare")
 MESSAGE = "0123456789abcdef0123456789abcdef"  # 32 bytes of ASCII text
@@ -165,23 +165,13 @@ async def _serve_until_stopped(kind: str, conn: Connection) -> None:
         await stop_server()
 
 
-class _QuietDisconnects(logging.Filter):
-    """Drop the traceback websockets logs when a handler ends with ConnectionClosed.
-
-    That happens to the bare handler when the client goes away abruptly
-    (Ctrl-C, an error). wsnb's handler wrapper catches it instead; a log
-    filter leaves the bare handler minimal, with nothing added per message.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], ConnectionClosed))
-
-
 def server_process(kind: str, conn: Connection, cpu: int | None) -> None:
     """Entry point of a server's child process, pinned to ``cpu`` if given."""
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
-    logging.getLogger("websockets.server").addFilter(_QuietDisconnects())
+    # The bare handler ends with ConnectionClosed when the client goes away
+    # abruptly; wsnb's handler wrapper catches it instead.
+    logging.getLogger("websockets.server").addFilter(QuietDisconnects())
     try:
         asyncio.run(_serve_until_stopped(kind, conn))
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group
@@ -411,13 +401,6 @@ async def run_rounds(
 # --------------------------------------------------------------------------
 
 
-def _summary(values: Sequence[float], digits: int) -> str:
-    return (
-        f"{statistics.median(values):.{digits}f} "
-        f"[{min(values):.{digits}f}-{max(values):.{digits}f}]"
-    )
-
-
 def _verdict(median_ratio: float) -> str:
     if abs(median_ratio - 1) <= NOISE:
         return "no measurable difference"
@@ -432,14 +415,14 @@ def report(results: list[dict[str, Sample]]) -> tuple[float, float]:
     medians: list[float] = []
     for metric in METRICS:
         wsnb, bare = (
-            _summary([metric.value(r[kind]) for r in results], metric.digits)
+            summary([metric.value(r[kind]) for r in results], metric.digits)
             for kind in ("wsnb", "bare")
         )
         ratios = [ratio(metric, r["wsnb"], r["bare"]) for r in results]
         medians.append(statistics.median(ratios))
         print(
             f"{metric.title:<36} {wsnb:>20} {bare:>20}"
-            f"   {metric.ratio_label + ' ' + _summary(ratios, 2):<26} {_verdict(medians[-1])}"
+            f"   {metric.ratio_label + ' ' + summary(ratios, 2):<26} {_verdict(medians[-1])}"
         )
     print("(every ratio is oriented so that above 1 means wsnb is better)")
     return medians[0], medians[1]
@@ -480,14 +463,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
     return args
-
-
-def pick_cpus() -> tuple[int, int] | None:
-    """Two CPUs this process may run on (client, servers), or None if there are not two."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None
-    cpus = sorted(os.sched_getaffinity(0))
-    return (cpus[0], cpus[1]) if len(cpus) >= 2 else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

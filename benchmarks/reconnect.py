@@ -102,7 +102,6 @@ import json
 import multiprocessing
 import os
 import random
-import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -111,6 +110,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
 from typing import Any
 
+from harness import pick_cpus, sigterm_as_interrupt
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -787,18 +787,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def pick_cpus() -> tuple[int, int] | None:
-    """Two CPUs this process may run on (client, server), or None if there are not two."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None
-    cpus = sorted(os.sched_getaffinity(0))
-    return (cpus[0], cpus[1]) if len(cpus) >= 2 else None
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # unwinds through the finally clauses that stop the server
-
-
 def _goal(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
@@ -826,21 +814,20 @@ def main(argv: Sequence[str] | None = None) -> int:
           "with 50 drops p99 is about the slowest one.")
     print(flush=True)
 
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    context = multiprocessing.get_context("spawn")
-    holder: list[ServerProcess] = []
-    started = time.perf_counter()
-    try:
-        if cpus is not None:
-            os.sched_setaffinity(0, {cpus[0]})
-        sub_result, plain_result = asyncio.run(run(args, context, cpus, holder))
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    finally:
-        for server in holder:
-            server.close()
-        signal.signal(signal.SIGTERM, previous)
+    with sigterm_as_interrupt():
+        context = multiprocessing.get_context("spawn")
+        holder: list[ServerProcess] = []
+        started = time.perf_counter()
+        try:
+            if cpus is not None:
+                os.sched_setaffinity(0, {cpus[0]})
+            sub_result, plain_result = asyncio.run(run(args, context, cpus, holder))
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            return 130
+        finally:
+            for server in holder:
+                server.close()
 
     p50, p99, lost, duplicated = report_subscriber(sub_result)
     report_plain(plain_result)

@@ -149,18 +149,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import cProfile
 import gc
-import hashlib
 import io
 import json
 import logging
 import multiprocessing
 import os
 import pstats
-import resource
 import signal
 import statistics
 import sys
@@ -171,6 +168,17 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
 from typing import Any
+
+from harness import (
+    QuietDisconnects,
+    check_response,
+    fmt_rate,
+    handshake,
+    pick_cpus,
+    raise_fd_limit,
+    sigterm_as_interrupt,
+    summary,
+)
 
 HOST = "127.0.0.1"
 SERVERS = ("rooms", "hub", "socketio")
@@ -205,7 +213,6 @@ CONNECT_TIMEOUT = 60.0  # seconds for one client to connect and join
 BURST_TIMEOUT = 60.0  # seconds for one burst to be delivered
 CONNECT_CONCURRENCY = 50  # minimal clients connecting at once
 SIO_BATCH = 100  # socket.io clients connected at once
-WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 # One byte tells the frames apart: every server frame here is a JSON object
 # starting with {"type":"<type>", whose first letter sits at offset 9.
@@ -217,15 +224,6 @@ JOINED = '{"type":"reply","re":"join"}'  # the hub handler's acknowledgement
 # --------------------------------------------------------------------------
 # Server side: runs in the child processes.
 # --------------------------------------------------------------------------
-
-
-class _QuietDisconnects(logging.Filter):
-    """Drop tracebacks of clients that went away (the parent aborts them at the end)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from websockets.exceptions import ConnectionClosed
-
-        return not (record.exc_info and isinstance(record.exc_info[1], ConnectionClosed))
 
 
 StopServer = Callable[[], Awaitable[None]]
@@ -247,9 +245,10 @@ async def _start_rooms() -> tuple[int, StopServer]:
 
 
 async def _start_hub() -> tuple[int, StopServer]:
-    import wsnb
     from websockets.asyncio.server import ServerConnection
     from websockets.exceptions import ConnectionClosed
+
+    import wsnb
 
     hub = wsnb.Hub(relay=False)
     # room -> its members, as an insertion-ordered set (a dict with None values):
@@ -366,25 +365,14 @@ async def _serve_until_stopped(kind: str, conn: Connection) -> None:
         await stop_server()
 
 
-def raise_fd_limit(needed: int) -> None:
-    """Raise this process's soft limit on open files to ``needed`` if it is lower."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        if target < needed:
-            raise RuntimeError(
-                f"need {needed} open files, the hard limit is {hard} (raise it with ulimit -Hn)"
-            )
-
-
 def server_process(kind: str, conn: Connection, cpu: int | None, fd_needed: int) -> None:
     """Entry point of a server's child process, pinned to ``cpu`` if given."""
     try:
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})
         raise_fd_limit(fd_needed)
-        logging.getLogger("websockets.server").addFilter(_QuietDisconnects())
+        # Tracebacks of clients that went away: the parent aborts them at the end.
+        logging.getLogger("websockets.server").addFilter(QuietDisconnects())
         asyncio.run(_serve_until_stopped(kind, conn))
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group
         pass
@@ -504,28 +492,6 @@ def text_frame(text: str) -> bytes:
     return header + b"\0\0\0\0" + data
 
 
-def handshake(port: int) -> tuple[bytes, bytes]:
-    """An opening handshake request for 127.0.0.1:``port`` and the accept value it expects."""
-    key = base64.b64encode(os.urandom(16))
-    request = (
-        f"GET / HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key.decode()}\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n"
-    ).encode()
-    return request, base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
-
-
-def check_response(head: bytes, accept: bytes) -> None:
-    lines = head.split(b"\r\n")
-    if not lines[0].startswith(b"HTTP/1.1 101"):
-        raise ConnectionError(f"handshake refused: {lines[0]!r}")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(b":") for ln in lines[1:])}
-    if headers.get(b"sec-websocket-accept") != accept:
-        raise ConnectionError("handshake: wrong Sec-WebSocket-Accept")
-    if b"sec-websocket-extensions" in headers:
-        raise ConnectionError("handshake: the server negotiated an extension")
-
-
 class WsClient(asyncio.BufferedProtocol):
     """A minimal WebSocket client: sends text frames, counts room messages, awaits replies.
 
@@ -545,7 +511,7 @@ class WsClient(asyncio.BufferedProtocol):
 
     def __init__(self, sink: Sink, port: int) -> None:
         self.sink = sink
-        self.request_bytes, self.accept = handshake(port)
+        self.request_bytes, self.accept = handshake(HOST, port)
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
         self.pending = b""
@@ -886,10 +852,6 @@ def check_sinks(groups: Iterable[Group]) -> None:
             )
 
 
-def fmt_rate(value: float) -> str:
-    return f"{value / 1000:.1f}k"
-
-
 async def run(
     args: argparse.Namespace,
     context: SpawnContext,
@@ -974,11 +936,6 @@ async def run(
 # --------------------------------------------------------------------------
 
 
-def summary(values: Sequence[float], digits: int, scale: float = 1.0) -> str:
-    v = [x * scale for x in values]
-    return f"{statistics.median(v):.{digits}f} [{min(v):.{digits}f}-{max(v):.{digits}f}]"
-
-
 def report(results: dict[str, list[dict[str, Sample]]]) -> tuple[float, float]:
     """Print each shape's summary; return the worse shape's median ratios."""
     hub_ratios: list[float] = []
@@ -1040,18 +997,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def pick_cpus() -> tuple[int, int] | None:
-    """Two CPUs this process may run on (clients, servers), or None if there are not two."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None
-    cpus = sorted(os.sched_getaffinity(0))
-    return (cpus[0], cpus[1]) if len(cpus) >= 2 else None
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # outside the event loop: unwinds through main's finally
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     cpus = pick_cpus() if args.pin else None
@@ -1077,21 +1022,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Noise: ratios within +-{NOISE:.0%} of each other are the same.")
     print(flush=True)
 
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    context = multiprocessing.get_context("spawn")
-    servers: dict[str, ServerProcess] = {}
-    started = time.perf_counter()
-    try:
-        if cpus is not None:
-            os.sched_setaffinity(0, {cpus[0]})
-        results = asyncio.run(run(args, context, cpus, fd_needed, servers))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    finally:
-        for server in servers.values():
-            server.close()
-        signal.signal(signal.SIGTERM, previous)
+    # Outside the event loop SIGTERM raises KeyboardInterrupt; inside, run() cancels itself.
+    with sigterm_as_interrupt():
+        context = multiprocessing.get_context("spawn")
+        servers: dict[str, ServerProcess] = {}
+        started = time.perf_counter()
+        try:
+            if cpus is not None:
+                os.sched_setaffinity(0, {cpus[0]})
+            results = asyncio.run(run(args, context, cpus, fd_needed, servers))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            print("\ninterrupted", file=sys.stderr)
+            return 130
+        finally:
+            for server in servers.values():
+                server.close()
 
     by_hub, by_sio = report(results)
     print(f"total time {time.perf_counter() - started:.1f} s")
