@@ -167,6 +167,7 @@ from harness import (
     pick_cpus,
     raise_fd_limit,
     sigterm_as_interrupt,
+    stop_child,
     summary,
 )
 
@@ -490,17 +491,7 @@ class ServerProcess:
         """Stop the process: ask politely, then terminate, then kill. Synchronous."""
         with contextlib.suppress(RuntimeError):  # no running loop: nothing to remove
             self._stop_reading()
-        if self._process.is_alive():
-            with contextlib.suppress(OSError):
-                self._conn.send(("stop",))
-            self._process.join(STOP_TIMEOUT)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(STOP_TIMEOUT)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
-        self._conn.close()
+        stop_child(self._process, self._conn, ("stop",), STOP_TIMEOUT)
 
 
 # --------------------------------------------------------------------------

@@ -87,7 +87,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
 from typing import Any
 
-from harness import QuietDisconnects, pick_cpus, summary
+from harness import QuietDisconnects, pick_cpus, stop_child, summary
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -225,17 +225,7 @@ class ServerProcess:
 
     def close(self) -> None:
         """Stop the process: ask politely, then terminate, then kill."""
-        if self._process.is_alive():
-            with contextlib.suppress(OSError):
-                self._conn.send("stop")
-            self._process.join(STOP_TIMEOUT)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(STOP_TIMEOUT)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
-        self._conn.close()
+        stop_child(self._process, self._conn, "stop", STOP_TIMEOUT)
 
 
 # --------------------------------------------------------------------------

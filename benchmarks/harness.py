@@ -22,6 +22,7 @@ import resource
 import signal
 import statistics
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455's key suffix
 
@@ -140,3 +141,22 @@ def summary(values: Sequence[float], digits: int, scale: float = 1.0) -> str:
 def fmt_rate(value: float, whole_from: float = float("inf")) -> str:
     """A rate in thousands: ``12.3k``; whole thousands (``123k``) from ``whole_from`` on."""
     return f"{value / 1000:.0f}k" if value >= whole_from else f"{value / 1000:.1f}k"
+
+
+def stop_child(process: Any, conn: Any, stop_message: object, timeout: float = 5.0) -> None:
+    """End a server's child process: ask it politely, then terminate, then kill.
+
+    ``process`` is a multiprocessing process, ``conn`` its end of the pipe,
+    ``stop_message`` what the child understands as "stop". Synchronous.
+    """
+    if process.is_alive():
+        with contextlib.suppress(OSError):
+            conn.send(stop_message)
+        process.join(timeout)
+    if process.is_alive():
+        process.terminate()
+        process.join(timeout)
+    if process.is_alive():
+        process.kill()
+        process.join()
+    conn.close()

@@ -110,7 +110,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
 from typing import Any
 
-from harness import pick_cpus, sigterm_as_interrupt
+from harness import pick_cpus, sigterm_as_interrupt, stop_child
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -368,17 +368,7 @@ class ServerProcess:
     def close(self) -> None:
         """Stop the process: ask politely, then terminate, then kill."""
         self.detach()
-        if self._process.is_alive():
-            with contextlib.suppress(OSError):
-                self._conn.send(("stop",))
-            self._process.join(STOP_TIMEOUT)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(STOP_TIMEOUT)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
-        self._conn.close()
+        stop_child(self._process, self._conn, ("stop",), STOP_TIMEOUT)
 
 
 # --------------------------------------------------------------------------

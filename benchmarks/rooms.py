@@ -177,6 +177,7 @@ from harness import (
     pick_cpus,
     raise_fd_limit,
     sigterm_as_interrupt,
+    stop_child,
     summary,
 )
 
@@ -434,17 +435,7 @@ class ServerProcess:
 
     def close(self) -> None:
         """Stop the process: ask politely, then terminate, then kill."""
-        if self._process.is_alive():
-            with contextlib.suppress(OSError):
-                self._conn.send(("stop",))
-            self._process.join(STOP_TIMEOUT)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(STOP_TIMEOUT)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
-        self._conn.close()
+        stop_child(self._process, self._conn, ("stop",), STOP_TIMEOUT)
 
 
 # --------------------------------------------------------------------------
