@@ -617,3 +617,20 @@ async def test_a_refused_room_among_good_ones_is_refused_too():
         with pytest.raises(wsnb.RequestError) as raised:
             await wsnb.subscribe(server, ["only", "other"], name="sub")
     assert raised.value.code == "unknown_room"
+
+
+async def test_wait_open_right_after_a_restart_waits_for_the_rejoin():
+    """wait_open() just after a restart returns once the subscriber is back, not before."""
+    rooms = wsnb.Rooms()
+    server = await wsnb.serve(rooms, name="rooms")
+    sub = await wsnb.subscribe(server, ["lobby"], name="sub")
+    try:
+        port = server.port
+        await server.stop()
+        server = await wsnb.serve(rooms, name="rooms", port=port)
+        await sub.wait_open()
+        assert sub.state == "open"
+        assert sub.stats.reconnects == 1
+        assert rooms.members("lobby") == ["sub"]
+    finally:
+        await sub.close()

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from .client import Target, connect
 from .core.resume import RoomCursor, Step
@@ -198,22 +199,34 @@ class Subscriber:
         Raises what stopped the subscriber for good, if it stopped (for
         example a :class:`RequestError` when the server refuses a room).
         """
-        opened = asyncio.ensure_future(self._open.wait())
-        waiting: set[asyncio.Future[Any]] = {opened}
-        if self._task is not None:
-            waiting.add(self._task)
-        try:
-            async with asyncio.timeout(timeout):
-                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            opened.cancel()
-        if self._open.is_set():
-            return
+        async with asyncio.timeout(timeout):
+            while not self._task_done():
+                if self._open.is_set():
+                    if self._connection_open():
+                        return
+                    # Open, but its connection has just closed (a server stopped
+                    # a moment ago): wait for the subscriber to notice and rejoin.
+                    await asyncio.sleep(0.005)
+                    continue
+                opened = asyncio.ensure_future(self._open.wait())
+                waiting: set[asyncio.Future[Any]] = {opened}
+                if self._task is not None:
+                    waiting.add(self._task)
+                try:
+                    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    opened.cancel()
         if self._task is not None and self._task.done() and not self._task.cancelled():
             error = self._task.exception()
             if error is not None:
                 raise error
         raise WsnbError(f"the subscriber is {self._state}")
+
+    def _task_done(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    def _connection_open(self) -> bool:
+        return self._connection is not None and self._connection.state is State.OPEN
 
     async def close(self) -> None:
         """Stop reconnecting, close the connection and end the background task."""
