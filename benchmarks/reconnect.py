@@ -1,4 +1,4 @@
-"""Benchmark how fast wsnb's reconnecting subscriber recovers from dropped connections.
+"""Benchmark how fast wsnb's reconnecting subscriber recovers from dropped connections and outages.
 
 What is measured
 ----------------
@@ -50,6 +50,38 @@ The clients run in this (parent) process, one at a time:
    application; duplicated = deliveries beyond the first of a number. Both
    cover the whole stream, drops and the time between them.
 
+   Phase 1 has two parts, each with its own subscriber, run one after the
+   other: the *drops* above (the server keeps listening, so the subscriber
+   reconnects at once, without waiting), then the *outages*.
+
+   **Outages** (``--outages``, 10 by default, 3 with ``--quick``, 0 skips
+   them): after the same kind of pause, the server process calls ``await
+   server.stop()`` (it stops listening and closes every connection with
+   1001), sleeps so that the server is down for a random ``--downtime-min``
+   to ``--downtime-max`` ms (200-1000, counted from the call to ``stop()``;
+   seeded from ``--seed``), then serves the same ``Rooms`` object again with
+   ``wsnb.serve(rooms, name=..., port=<the same port>)`` and records
+   ``time.monotonic()`` when that returns: *listening again*. The publisher
+   keeps publishing into the room (``rooms.publish``) the whole time; the
+   room's history (and epoch) lives in the ``Rooms`` object, so it survives.
+   Meanwhile the subscriber's attempts are refused and it waits between them
+   with ``notebook_backoff()`` (50-100 ms, then doubling, capped at 3 s).
+   Per outage:
+
+   * *recover*: listening again -> the application got the last message
+     published before or at the moment of its rejoin (the join reply's
+     ``seq``), as for the drops. This **includes the backoff wait**: when the
+     server comes back, the subscriber's next attempt is up to one backoff
+     step away (about 400-800 ms after a 1 s outage), so these figures are
+     expected to be much larger than the drops' and mostly measure the
+     backoff, not wsnb's replay. The table splits it into listening ->
+     accepted (mostly that wait), accepted -> join processed and join ->
+     caught up, and shows how many backoff waits the outage cost.
+
+   Lost and duplicated are counted as for the drops, over the whole outage
+   part (from the first number published after its subscriber opened to the
+   last).
+
 2. **plain**: a websockets client at default settings (backoff included),
    ``async for ws in websockets.asyncio.client.connect(url, proxy=None)``,
    that sends ``hello`` and ``join`` after each (re)connection and reads
@@ -73,23 +105,33 @@ How to run
 ::
 
     make bench
-    .venv/bin/python benchmarks/reconnect.py            # about 15 s
-    .venv/bin/python benchmarks/reconnect.py --quick    # smoke run, about 5 s
+    .venv/bin/python benchmarks/reconnect.py            # about 25 s
+    .venv/bin/python benchmarks/reconnect.py --quick    # smoke run, about 7 s
     .venv/bin/python benchmarks/reconnect.py --drops 200 --seed 7
+    .venv/bin/python benchmarks/reconnect.py --outages 0    # drops only, about 15 s
+    .venv/bin/python benchmarks/reconnect.py --downtime-min 2000 --downtime-max 3000
 
 How to read the output
 ----------------------
 A header (settings, seed, noise note), one line per wsnb drop (the pause
 before it, reconnect, accepted -> joined, joined -> caught up, recover, how
-many messages the rejoin replayed), the wsnb summary (p50 / p99 / max, lost,
-duplicated, the subscriber's stats and its reconnect delays), one line per
-plain drop, the plain summary, and the goals (recover p50 < 150 ms, p99 <
-1 s, lost = 0, duplicated = 0) with PASS / MISS. On a shared 2-core machine a
+many messages the rejoin replayed), one line per outage (pause, downtime,
+how long ``server.stop()`` took, backoff waits, listening -> accepted ->
+joined -> caught up, recover, replayed), one line per plain drop, then the
+summaries: wsnb drops (p50 / p99 / max, lost, duplicated, the subscriber's
+stats and its reconnect delays), wsnb outages (the same), plain, and the
+goals (recover p50 < 150 ms, p99 < 1 s, lost = 0, duplicated = 0) with PASS /
+MISS. The goals are for the drops only: an outage's recovery includes the
+backoff wait and is not held to them. On a shared 2-core machine a
 single reconnection can take several times the median when another process
 holds the CPU, so read the medians and percentiles, not single drops; p99
 over 50 drops is close to the slowest drop (it interpolates between the two
 slowest). The last line, ``recover_p50_ms=X recover_p99_ms=Y lost=N
-duplicated=M``, is for scripts to parse (the wsnb subscriber's figures).
+duplicated=M``, is for scripts to parse (the wsnb subscriber's figures for
+the drops). Unless ``--outages 0``, the line before it,
+``outage_recover_p50_ms=X outage_recover_p99_ms=Y lost=N duplicated=M``,
+gives the same figures for the outages (recover measured from "listening
+again").
 """
 
 from __future__ import annotations
@@ -125,7 +167,9 @@ DEFAULT_PLAIN_DROPS = 10
 DEFAULT_INTERVAL_MS = 4.0
 DEFAULT_GAP_MS = (100.0, 300.0)
 DEFAULT_SEED = 20240611
-QUICK = {"drops": 10, "plain_drops": 3}
+DEFAULT_OUTAGES = 10
+DEFAULT_DOWNTIME_MS = (200.0, 1000.0)
+QUICK = {"drops": 10, "outages": 3, "plain_drops": 3}
 
 GOAL_P50_MS = 150.0
 GOAL_P99_MS = 1000.0
@@ -182,9 +226,27 @@ async def _serve(conn: Connection) -> None:
     loop = asyncio.get_running_loop()
     rooms = TimedRooms(lambda tag, value: conn.send((tag, value)), rooms=[ROOM])
     server = await wsnb.serve(rooms, name="reconnect-bench")
+    port = server.port
     stopped: asyncio.Future[None] = loop.create_future()
     publisher: asyncio.Task[None] | None = None
+    outage_task: asyncio.Task[None] | None = None
     published = 0
+
+    async def outage(downtime: float) -> None:
+        """Stop listening and close every connection; serve again on the same port later."""
+        nonlocal server
+        try:
+            stopping_at, published_at_stop = time.monotonic(), published
+            count = len(server.connections)
+            await server.stop()
+            down_at = time.monotonic()
+            await asyncio.sleep(max(0.0, downtime - (down_at - stopping_at)))
+            server = await wsnb.serve(rooms, name="reconnect-bench", port=port)
+            listening_at = time.monotonic()
+            conn.send(("outage", (stopping_at, down_at, listening_at, count,
+                                  published_at_stop, published)))
+        except Exception as exc:
+            conn.send(("error", f"outage: {type(exc).__name__}: {exc}"))
 
     async def publish_forever(interval: float) -> None:
         nonlocal published
@@ -201,7 +263,7 @@ async def _serve(conn: Connection) -> None:
             rooms.publish(ROOM, published)
 
     def answer() -> None:
-        nonlocal publisher
+        nonlocal publisher, outage_task
         try:
             request = conn.recv()
         except (EOFError, OSError):  # the parent went away
@@ -220,6 +282,8 @@ async def _serve(conn: Connection) -> None:
             dropped_at = time.monotonic()
             count = wsnb.faults.drop_connections(server)
             conn.send(("drop", (dropped_at, count, published)))
+        elif command == "outage":
+            outage_task = loop.create_task(outage(request[1]))
         elif not stopped.done():
             stopped.set_result(None)
 
@@ -231,6 +295,10 @@ async def _serve(conn: Connection) -> None:
         loop.remove_reader(conn.fileno())
         if publisher is not None:
             publisher.cancel()
+        if outage_task is not None and not outage_task.done():
+            outage_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await outage_task
         wsnb.faults.drop_connections(server)  # a closing handshake could wait for nobody
         await server.stop()
 
@@ -580,6 +648,159 @@ def report_subscriber(result: dict[str, Any]) -> tuple[float, float, int, int]:
 
 
 # --------------------------------------------------------------------------
+# Phase 1b: wsnb's subscriber through server outages.
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Outage:
+    """One outage: the server stopped (listener and connections), then served again."""
+
+    pause: float
+    downtime: float  # as drawn
+    stopping_at: float  # server.stop() called
+    down_at: float  # server.stop() returned
+    listening_at: float  # wsnb.serve() on the same port returned
+    connections: int  # connections open when it stopped
+    published_at_stop: int
+    published_at_listen: int
+    retries: int = 0  # the subscriber's backoff waits during this outage
+    accepted: Accept | None = None
+    joined: Join | None = None
+    caught_up_at: float | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.caught_up_at is not None and self.accepted is not None
+
+    def ms(self, start: float | None, end: float | None) -> float:
+        assert start is not None and end is not None
+        return (end - start) * 1000
+
+
+async def run_outages(server: ServerProcess, args: argparse.Namespace) -> dict[str, Any]:
+    assert server.changed is not None
+    rng = random.Random(f"{args.seed}/outages")  # the other phases' pauses stay as they were
+    url = f"ws://127.0.0.1:{server.port}{SUB_PATH}"
+    sub = await wsnb.subscribe(url, [ROOM])
+    tally = Tally()
+    consumer = asyncio.create_task(consume(sub, tally, server.changed))
+    outages: list[Outage] = []
+    try:
+        first = await server.request("start", args.interval / 1000)
+        await asyncio.sleep(SETTLE)
+        print(f"{'out':>4} {'pause':>6} {'down':>6} | {'stop':>6} {'retries':>7} "
+              f"{'lis->acc':>8} {'acc->join':>9} {'join->up':>8} {'RECOVER':>8} | "
+              f"{'replayed':>8}   (ms; RECOVER: listening again -> caught up)")
+        for index in range(args.outages):
+            pause = rng.uniform(args.gap_min, args.gap_max) / 1000
+            downtime = rng.uniform(args.downtime_min, args.downtime_max) / 1000
+            await asyncio.sleep(pause)
+            outage = Outage(pause, downtime, *await server.request("outage", downtime))
+            outages.append(outage)
+
+            def caught_up(outage: Outage = outage) -> bool:
+                joins = [j for j in server.joins
+                         if j.path == SUB_PATH and j.at > outage.stopping_at]
+                if not joins:
+                    return False
+                outage.joined = joins[0]
+                return tally.last >= outage.joined.seq and sub.state == "open"
+
+            if await server.wait_for(caught_up, CATCH_UP_WAIT):
+                _finish_outage(outage, server, sub, tally)
+            _print_outage(index + 1, outage)
+        last = await server.request("stop_publishing")
+        await server.wait_for(lambda: tally.last >= last, DRAIN_WAIT)
+    finally:
+        consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
+        await sub.close()
+    return {"outages": outages, "tally": tally, "first": first, "last": last, "sub": sub}
+
+
+def _finish_outage(outage: Outage, server: ServerProcess, sub: wsnb.Subscriber,
+                   tally: Tally) -> None:
+    joined = outage.joined
+    assert joined is not None
+    outage.accepted = next(a for a in server.accepts if a.key == joined.key)
+    outage.retries = sum(1 for at, event, _ in sub.timeline
+                         if event == "retry" and outage.stopping_at <= at <= outage.accepted.at)
+    opened = _timeline_open_after(sub, outage.accepted.at)
+    got = tally.first_at.get(joined.seq)
+    if got is None or got < outage.stopping_at:
+        outage.caught_up_at = opened  # nothing to replay: caught up once reopened
+    else:
+        outage.caught_up_at = got if opened is None else max(got, opened)
+
+
+def _print_outage(number: int, outage: Outage) -> None:
+    head = (f"{number:>4} {outage.pause * 1000:>6.0f} {outage.downtime * 1000:>6.0f} "
+            f"| {outage.ms(outage.stopping_at, outage.down_at):>6.1f} ")
+    if not outage.complete or outage.accepted is None or outage.joined is None:
+        print(head + f"not recovered within {CATCH_UP_WAIT} s", flush=True)
+        return
+    print(
+        head
+        + f"{outage.retries:>7} "
+        f"{outage.ms(outage.listening_at, outage.accepted.at):>8.1f} "
+        f"{outage.ms(outage.accepted.at, outage.joined.at):>9.1f} "
+        f"{outage.ms(outage.joined.at, outage.caught_up_at):>8.1f} "
+        f"{outage.ms(outage.listening_at, outage.caught_up_at):>8.1f} "
+        f"| {outage.joined.history:>8}"
+        + ("" if outage.joined.recovered else "  NOT RECOVERED"),
+        flush=True,
+    )
+
+
+def report_outages(result: dict[str, Any]) -> tuple[float, float, int, int]:
+    outages: list[Outage] = result["outages"]
+    tally: Tally = result["tally"]
+    sub: wsnb.Subscriber = result["sub"]
+    done = [o for o in outages if o.complete and o.accepted and o.joined]
+    stop = [o.ms(o.stopping_at, o.down_at) for o in outages]
+    down = [o.ms(o.stopping_at, o.listening_at) for o in outages]
+    to_accept = [o.ms(o.listening_at, o.accepted.at) for o in done if o.accepted]
+    to_join = [o.ms(o.accepted.at, o.joined.at) for o in done if o.accepted and o.joined]
+    join_up = [o.ms(o.joined.at, o.caught_up_at) for o in done if o.joined]
+    recover = [o.ms(o.listening_at, o.caught_up_at) for o in done]
+    total = [o.ms(o.stopping_at, o.caught_up_at) for o in done]
+    replayed = sorted(o.joined.history for o in done if o.joined)
+    lost = tally.lost(result["first"], result["last"])
+    published = result["last"] - result["first"] + 1
+    print()
+    print(f"wsnb.subscribe(url, [{ROOM!r}]), notebook_backoff(): {len(outages)} server outages "
+          f"(server.stop(), then wsnb.serve() on the same port), "
+          f"{len(done)} recovered within {CATCH_UP_WAIT:.0f} s")
+    print(f"  server.stop() took                      {spread(stop)}")
+    print(f"  stopped -> listening again (downtime)   {spread(down)}")
+    print(f"  listening -> accepted (backoff wait)    {spread(to_accept)}")
+    print(f"  accepted -> join processed (server)     {spread(to_join)}")
+    print(f"  join processed -> caught up (app)       {spread(join_up)}")
+    print(f"  RECOVER: listening -> caught up         {spread(recover)}")
+    print(f"  stopped -> caught up                    {spread(total)}")
+    if replayed:
+        print(f"  replayed per rejoin: median {percentile(replayed, 0.5):.0f}, "
+              f"max {replayed[-1]} messages")
+    print(f"  messages: published {published} (#{result['first']}-#{result['last']}), "
+          f"delivered {tally.deliveries}, lost {lost}, duplicated {tally.duplicated}, "
+          f"out of order {tally.out_of_order}, 'lost' events {tally.lost_events}")
+    stats = sub.stats
+    print("  subscriber stats: " + ", ".join(
+        f"{name}={getattr(stats, name)}" for name in type(stats).__dataclass_fields__))
+    retries = [o.retries for o in done]
+    if retries:
+        print(f"  backoff waits per outage: median {percentile(retries, 0.5):.0f}, "
+              f"max {max(retries)}")
+    if len(done) < len(outages):
+        recover += [float("inf")] * (len(outages) - len(done))
+    p50 = percentile(recover, 0.5) if recover else float("inf")
+    p99 = percentile(recover, 0.99) if recover else float("inf")
+    return p50, p99, lost, tally.duplicated
+
+
+# --------------------------------------------------------------------------
 # Phase 2: a plain websockets client, no resume.
 # --------------------------------------------------------------------------
 
@@ -723,17 +944,22 @@ def report_plain(result: dict[str, Any]) -> None:
 
 
 async def run(args: argparse.Namespace, context: SpawnContext, cpus: tuple[int, int] | None,
-              holder: list[ServerProcess]) -> tuple[dict[str, Any], dict[str, Any]]:
+              holder: list[ServerProcess]
+              ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any]]:
     server = ServerProcess(context, None if cpus is None else cpus[1])
     holder.append(server)
     server.attach()
     rng = random.Random(args.seed)
     print(f"== wsnb subscriber: {args.drops} drops ==", flush=True)
     sub_result = await run_subscriber(server, args, rng)
+    outage_result = None
+    if args.outages:
+        print(f"\n== wsnb subscriber: {args.outages} server outages ==", flush=True)
+        outage_result = await run_outages(server, args)
     print(f"\n== plain websockets client: {args.plain_drops} drops ==", flush=True)
     plain_result = await run_plain(server, args, rng)
     server.detach()
-    return sub_result, plain_result
+    return sub_result, outage_result, plain_result
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -746,6 +972,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--plain-drops", type=int,
         help=f"forced drops for the plain websockets client (default {DEFAULT_PLAIN_DROPS})")
+    parser.add_argument(
+        "--outages", type=int,
+        help=f"server outages for the wsnb subscriber, after its drops (default "
+             f"{DEFAULT_OUTAGES}, --quick {QUICK['outages']}; 0 skips them)")
+    parser.add_argument("--downtime-min", type=float, default=DEFAULT_DOWNTIME_MS[0],
+                        help=f"shortest outage, ms (default {DEFAULT_DOWNTIME_MS[0]:g})")
+    parser.add_argument("--downtime-max", type=float, default=DEFAULT_DOWNTIME_MS[1],
+                        help=f"longest outage, ms (default {DEFAULT_DOWNTIME_MS[1]:g})")
     parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_MS,
                         help=f"ms between published messages (default {DEFAULT_INTERVAL_MS:g})")
     parser.add_argument("--gap-min", type=float, default=DEFAULT_GAP_MS[0],
@@ -760,16 +994,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--quick", action="store_true",
-        help="smoke run with few drops, about 5 s (explicit options still apply)",
+        help="smoke run with few drops, about 7 s (explicit options still apply)",
     )
     args = parser.parse_args(argv)
-    defaults = QUICK if args.quick else {"drops": DEFAULT_DROPS,
+    defaults = QUICK if args.quick else {"drops": DEFAULT_DROPS, "outages": DEFAULT_OUTAGES,
                                          "plain_drops": DEFAULT_PLAIN_DROPS}
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
     if args.drops < 1 or args.plain_drops < 0:
         parser.error("--drops must be at least 1 and --plain-drops at least 0")
+    if args.outages < 0:
+        parser.error("--outages must be at least 0")
+    if not 0 <= args.downtime_min <= args.downtime_max <= 5000:
+        parser.error("need 0 <= --downtime-min <= --downtime-max <= 5000 ms")
     if not 0 < args.interval <= 1000:
         parser.error("--interval must be in (0, 1000] ms")
     if not 0 <= args.gap_min <= args.gap_max:
@@ -791,6 +1029,10 @@ def main(argv: Sequence[str] | None = None) -> int:
           "(wsnb.faults.drop_connections)")
     print(f"drops: wsnb {args.drops}, plain {args.plain_drops}; pause before each "
           f"{args.gap_min:g}-{args.gap_max:g} ms, random, seed {args.seed}")
+    if args.outages:
+        print(f"outages: wsnb {args.outages} (server.stop(), publishing goes on, wsnb.serve() "
+              f"on the same port), downtime {args.downtime_min:g}-{args.downtime_max:g} ms, "
+              "random, same pauses before each")
     print("times: time.monotonic() (CLOCK_MONOTONIC, one clock for both processes); "
           "'accepted' = the server's handler started for the new connection")
     if cpus is None:
@@ -811,7 +1053,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             if cpus is not None:
                 os.sched_setaffinity(0, {cpus[0]})
-            sub_result, plain_result = asyncio.run(run(args, context, cpus, holder))
+            sub_result, outage_result, plain_result = asyncio.run(run(args, context, cpus, holder))
         except KeyboardInterrupt:
             print("\ninterrupted", file=sys.stderr)
             return 130
@@ -820,6 +1062,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 server.close()
 
     p50, p99, lost, duplicated = report_subscriber(sub_result)
+    outage_figures = None if outage_result is None else report_outages(outage_result)
     report_plain(plain_result)
     print()
     print(f"goals (wsnb subscriber): recover p50 {p50:.1f} < {GOAL_P50_MS:.0f} ms "
@@ -827,6 +1070,10 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{_goal(p99 < GOAL_P99_MS)}; lost {lost} = 0 {_goal(lost == 0)}; "
           f"duplicated {duplicated} = 0 {_goal(duplicated == 0)}")
     print(f"total time {time.perf_counter() - started:.1f} s")
+    if outage_figures is not None:
+        o50, o99, olost, odup = outage_figures
+        print(f"outage_recover_p50_ms={o50:.1f} outage_recover_p99_ms={o99:.1f} "
+              f"lost={olost} duplicated={odup}")
     print(f"recover_p50_ms={p50:.1f} recover_p99_ms={p99:.1f} lost={lost} duplicated={duplicated}")
     return 0
 
