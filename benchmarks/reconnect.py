@@ -146,7 +146,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
@@ -533,17 +533,47 @@ def _timeline_open_after(sub: wsnb.Subscriber, after: float) -> float | None:
     return None
 
 
+@dataclass
+class Session:
+    """A subscriber reading the bench room while the server publishes into it."""
+
+    sub: wsnb.Subscriber
+    tally: Tally
+    first: int = 0
+    last: int = 0
+
+
+@contextlib.asynccontextmanager
+async def publishing_session(server: ServerProcess,
+                             args: argparse.Namespace) -> AsyncIterator[Session]:
+    """Subscribe, start publishing, and afterwards drain what was published and close."""
+    assert server.changed is not None
+    sub = await wsnb.subscribe(f"ws://127.0.0.1:{server.port}{SUB_PATH}", [ROOM])
+    session = Session(sub, Tally())
+    consumer = asyncio.create_task(consume(sub, session.tally, server.changed))
+    try:
+        session.first = await server.request("start", args.interval / 1000)
+        await asyncio.sleep(SETTLE)
+        yield session
+        session.last = await server.request("stop_publishing")
+        await server.wait_for(lambda: session.tally.last >= session.last, DRAIN_WAIT)
+    finally:
+        consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
+        await sub.close()
+
+
+def first_join_after(server: ServerProcess, at: float) -> Join | None:
+    """The subscriber's first join the server processed after ``at``, if any."""
+    return next((j for j in server.joins if j.path == SUB_PATH and j.at > at), None)
+
+
 async def run_subscriber(server: ServerProcess, args: argparse.Namespace,
                          rng: random.Random) -> dict[str, Any]:
-    assert server.changed is not None
-    url = f"ws://127.0.0.1:{server.port}{SUB_PATH}"
-    sub = await wsnb.subscribe(url, [ROOM])
-    tally = Tally()
-    consumer = asyncio.create_task(consume(sub, tally, server.changed))
     drops: list[SubDrop] = []
-    try:
-        first = await server.request("start", args.interval / 1000)
-        await asyncio.sleep(SETTLE)
+    async with publishing_session(server, args) as session:
+        sub, tally = session.sub, session.tally
         print(f"{'drop':>4} {'pause':>6} | {'reconnect':>9} {'acc->join':>9} "
               f"{'join->up':>8} {'RECOVER':>8} | {'replayed':>8}   (ms, replayed: messages)")
         for index in range(args.drops):
@@ -554,23 +584,15 @@ async def run_subscriber(server: ServerProcess, args: argparse.Namespace,
             drops.append(drop)
 
             def rejoined(drop: SubDrop = drop) -> bool:
-                joins = [j for j in server.joins if j.path == SUB_PATH and j.at > drop.dropped_at]
-                if not joins:
-                    return False
-                drop.joined = joins[0]
-                return tally.last >= drop.joined.seq and sub.state == "open"
+                drop.joined = first_join_after(server, drop.dropped_at)
+                return (drop.joined is not None and tally.last >= drop.joined.seq
+                        and sub.state == "open")
 
             if await server.wait_for(rejoined, CATCH_UP_WAIT):
                 _finish_sub_drop(drop, server, sub, tally)
             _print_sub_drop(index + 1, drop, count)
-        last = await server.request("stop_publishing")
-        await server.wait_for(lambda: tally.last >= last, DRAIN_WAIT)
-    finally:
-        consumer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await consumer
-        await sub.close()
-    return {"drops": drops, "tally": tally, "first": first, "last": last, "sub": sub}
+    return {"drops": drops, "tally": tally, "first": session.first, "last": session.last,
+            "sub": sub}
 
 
 def _finish_sub_drop(drop: SubDrop, server: ServerProcess, sub: wsnb.Subscriber,
@@ -679,16 +701,10 @@ class Outage:
 
 
 async def run_outages(server: ServerProcess, args: argparse.Namespace) -> dict[str, Any]:
-    assert server.changed is not None
     rng = random.Random(f"{args.seed}/outages")  # the other phases' pauses stay as they were
-    url = f"ws://127.0.0.1:{server.port}{SUB_PATH}"
-    sub = await wsnb.subscribe(url, [ROOM])
-    tally = Tally()
-    consumer = asyncio.create_task(consume(sub, tally, server.changed))
     outages: list[Outage] = []
-    try:
-        first = await server.request("start", args.interval / 1000)
-        await asyncio.sleep(SETTLE)
+    async with publishing_session(server, args) as session:
+        sub, tally = session.sub, session.tally
         print(f"{'out':>4} {'pause':>6} {'down':>6} | {'stop':>6} {'retries':>7} "
               f"{'lis->acc':>8} {'acc->join':>9} {'join->up':>8} {'RECOVER':>8} | "
               f"{'replayed':>8}   (ms; RECOVER: listening again -> caught up)")
@@ -700,24 +716,15 @@ async def run_outages(server: ServerProcess, args: argparse.Namespace) -> dict[s
             outages.append(outage)
 
             def caught_up(outage: Outage = outage) -> bool:
-                joins = [j for j in server.joins
-                         if j.path == SUB_PATH and j.at > outage.stopping_at]
-                if not joins:
-                    return False
-                outage.joined = joins[0]
-                return tally.last >= outage.joined.seq and sub.state == "open"
+                outage.joined = first_join_after(server, outage.stopping_at)
+                return (outage.joined is not None and tally.last >= outage.joined.seq
+                        and sub.state == "open")
 
             if await server.wait_for(caught_up, CATCH_UP_WAIT):
                 _finish_outage(outage, server, sub, tally)
             _print_outage(index + 1, outage)
-        last = await server.request("stop_publishing")
-        await server.wait_for(lambda: tally.last >= last, DRAIN_WAIT)
-    finally:
-        consumer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await consumer
-        await sub.close()
-    return {"outages": outages, "tally": tally, "first": first, "last": last, "sub": sub}
+    return {"outages": outages, "tally": tally, "first": session.first, "last": session.last,
+            "sub": sub}
 
 
 def _finish_outage(outage: Outage, server: ServerProcess, sub: wsnb.Subscriber,
