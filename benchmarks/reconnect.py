@@ -482,6 +482,14 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def goal_percentiles(recover_ms: Sequence[float], attempts: int) -> tuple[float, float]:
+    """p50 and p99 of the recoveries, counting each one that never happened as infinite."""
+    padded = list(recover_ms) + [float("inf")] * (attempts - len(recover_ms))
+    if not padded:
+        return float("inf"), float("inf")
+    return percentile(padded, 0.5), percentile(padded, 0.99)
+
+
 def spread(values_ms: Sequence[float]) -> str:
     if not values_ms:
         return "no data"
@@ -661,11 +669,7 @@ def report_subscriber(result: dict[str, Any]) -> tuple[float, float, int, int]:
     print(f"  reconnect delays waited (backoff after a failed attempt): {len(retries)}"
           + (f" ({', '.join(retries[:5])}{', ...' if len(retries) > 5 else ''})"
              if retries else ""))
-    if len(done) < len(drops):
-        # A drop that never recovered counts as not meeting the goal.
-        recover += [float("inf")] * (len(drops) - len(done))
-    p50 = percentile(recover, 0.5) if recover else float("inf")
-    p99 = percentile(recover, 0.99) if recover else float("inf")
+    p50, p99 = goal_percentiles(recover, len(drops))
     return p50, p99, lost, tally.duplicated
 
 
@@ -800,10 +804,7 @@ def report_outages(result: dict[str, Any]) -> tuple[float, float, int, int]:
     if retries:
         print(f"  backoff waits per outage: median {percentile(retries, 0.5):.0f}, "
               f"max {max(retries)}")
-    if len(done) < len(outages):
-        recover += [float("inf")] * (len(outages) - len(done))
-    p50 = percentile(recover, 0.5) if recover else float("inf")
-    p99 = percentile(recover, 0.99) if recover else float("inf")
+    p50, p99 = goal_percentiles(recover, len(outages))
     return p50, p99, lost, tally.duplicated
 
 

@@ -553,6 +553,8 @@ class WsClient(asyncio.BufferedProtocol):
             self.opened.set_result(None)
             offset = end + 4
         count = 0
+        # Frame parsing is inlined on purpose (the clients' hot loop); the same
+        # parser serves benchmarks/broadcast.py's clients.
         while size - offset >= 2:
             length = buf[offset + 1] & 0x7F
             if length < 126:
