@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
-import json
 from collections.abc import Callable, Collection, Mapping
 
 from websockets.asyncio.server import ServerConnection, basic_auth
@@ -21,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from .close_codes import AUTH_TIMEOUT, UNAUTHORIZED
+from .core.envelope import ProtocolError, parse_envelope
 from .json_messages import encode_json
 from .lifecycle import Handler
 
@@ -106,14 +106,12 @@ def first_message_auth(
 
 
 def _token_of(message: str | bytes) -> str | None:
+    """The token of a protocol ``auth`` message, or None for anything else."""
     try:
-        value = json.loads(message)
-    except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deeply
+        envelope = parse_envelope(message)  # the protocol's own hardened parser
+    except ProtocolError:
         return None
-    if not isinstance(value, dict) or value.get("type") != "auth":
-        return None
-    data = value.get("data")
-    token = data.get("token") if isinstance(data, dict) else None
+    token = envelope.data.get("token") if envelope.type == "auth" else None
     return token if isinstance(token, str) else None
 
 

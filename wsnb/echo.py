@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
 
-from .lifecycle import Handler
+from .lifecycle import Handler, ends_quietly
 
 __all__ = ["echo", "echo_with_prefix"]
 
 
+@ends_quietly  # so that it ends quietly under a plain websockets.serve() too
 async def echo(ws: ServerConnection) -> None:
     """Send every message back exactly as it came: text as text, bytes as bytes.
 
@@ -21,11 +21,8 @@ async def echo(ws: ServerConnection) -> None:
         server = await wsnb.serve(wsnb.echo)
         await wsnb.exchange(server, ["hi", b"\\x00\\x01"])   # ['hi', b'\\x00\\x01']
     """
-    try:
-        async for message in ws:
-            await ws.send(message)
-    except ConnectionClosed:
-        pass
+    async for message in ws:
+        await ws.send(message)
 
 
 def echo_with_prefix(prefix: str = "Echo: ") -> Handler:
@@ -41,14 +38,12 @@ def echo_with_prefix(prefix: str = "Echo: ") -> Handler:
     """
     prefix_bytes = prefix.encode()
 
+    @ends_quietly
     async def echo_with_prefix(ws: ServerConnection) -> None:
-        try:
-            async for message in ws:
-                if isinstance(message, str):
-                    await ws.send(prefix + message)
-                else:
-                    await ws.send(prefix_bytes + message)
-        except ConnectionClosed:
-            pass
+        async for message in ws:
+            if isinstance(message, str):
+                await ws.send(prefix + message)
+            else:
+                await ws.send(prefix_bytes + message)
 
     return echo_with_prefix
