@@ -737,7 +737,12 @@ def sample(tally: Tally) -> Sample:
 
 
 async def run_burst(
-    server: ServerProcess, sink: Sink, seqs: Numbering, impl: str, clients: int, count: int,
+    server: ServerProcess,
+    sink: Sink,
+    seqs: Numbering,
+    impl: str,
+    clients: int,
+    count: int,
     tally: Tally,
 ) -> None:
     """One paced burst of ``count`` 64-byte messages to ``clients`` clients."""
@@ -866,8 +871,13 @@ class StallResult:
 
 
 async def measure_stalled(
-    impl: str, context: SpawnContext, cpus: tuple[int, int] | None, fd_needed: int,
-    servers: list[ServerProcess], seqs: Numbering, args: argparse.Namespace,
+    impl: str,
+    context: SpawnContext,
+    cpus: tuple[int, int] | None,
+    fd_needed: int,
+    servers: list[ServerProcess],
+    seqs: Numbering,
+    args: argparse.Namespace,
 ) -> StallResult:
     """A fresh server, ``args.stall_clients`` healthy clients and one that never reads."""
     n = args.stall_clients
@@ -881,8 +891,9 @@ async def measure_stalled(
         port = server.port(impl)
         await open_clients(port, n, sink, clients)
         stalled = open_stalled_client(port)
-        await server.wait_for_clients(hub=n + 1 if impl == "hub" else 0,
-                                      bare=0 if impl == "hub" else n + 1)
+        await server.wait_for_clients(
+            hub=n + 1 if impl == "hub" else 0, bare=0 if impl == "hub" else n + 1
+        )
         for _ in range(STALL_WARMUP // STALL_BURST):  # every code path once
             first = seqs.take(STALL_BURST)
             done = sink.start(first, n * STALL_BURST, array("q"))
@@ -973,8 +984,11 @@ def report_stalled(results: list[StallResult], args: argparse.Namespace) -> None
 
 
 async def run(
-    args: argparse.Namespace, context: SpawnContext, cpus: tuple[int, int] | None,
-    fd_needed: int, servers: list[ServerProcess],
+    args: argparse.Namespace,
+    context: SpawnContext,
+    cpus: tuple[int, int] | None,
+    fd_needed: int,
+    servers: list[ServerProcess],
 ) -> tuple[dict[int, float], list[StallResult]]:
     seqs = Numbering()
     ratios: dict[int, float] = {}
@@ -1008,39 +1022,48 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--clients", help=f"comma-separated client counts (default {DEFAULTS['clients']})"
     )
     parser.add_argument(
-        "--bursts", type=int,
+        "--bursts",
+        type=int,
         help="timed bursts per round and implementation, after one lead-in burst "
         f"(default {DEFAULTS['bursts']})",
     )
     parser.add_argument(
-        "--burst-deliveries", type=int,
+        "--burst-deliveries",
+        type=int,
         help="messages x clients per burst; K = this / N messages "
         f"(default {DEFAULTS['burst_deliveries']})",
     )
     parser.add_argument(
-        "--stall-clients", type=int,
+        "--stall-clients",
+        type=int,
         help="healthy clients with the stalled one, 0 to skip "
         f"(default {DEFAULTS['stall_clients']})",
     )
     parser.add_argument(
-        "--stall-mb", type=float,
+        "--stall-mb",
+        type=float,
         help=f"MiB sent per client with a stalled client (default {DEFAULTS['stall_mb']:g})",
     )
     parser.add_argument(
-        "--stall-timeout", type=float,
+        "--stall-timeout",
+        type=float,
         help="seconds without any delivery that end a stalled phase "
         f"(default {DEFAULTS['stall_timeout']:g})",
     )
     parser.add_argument(
-        "--stall-deadline", type=float,
+        "--stall-deadline",
+        type=float,
         help=f"longest stalled phase in seconds (default {DEFAULTS['stall_deadline']:g})",
     )
     parser.add_argument(
-        "--no-pin", dest="pin", action="store_false",
+        "--no-pin",
+        dest="pin",
+        action="store_false",
         help="let the scheduler place clients and server instead of pinning them to two CPUs",
     )
     parser.add_argument(
-        "--quick", action="store_true",
+        "--quick",
+        action="store_true",
         help="smoke run with small counts, about 20 s (explicit options still apply)",
     )
     args = parser.parse_args(argv)

@@ -359,9 +359,7 @@ async def run_rounds(
     async with contextlib.AsyncExitStack() as stack:
         connections: dict[str, ClientConnection] = {}
         for kind, server in servers.items():
-            ws = await stack.enter_async_context(
-                connect(server.url, proxy=None, compression=None)
-            )
+            ws = await stack.enter_async_context(connect(server.url, proxy=None, compression=None))
             await time_round_trips(ws, warmup)
             await time_pipelined(ws, warmup)
             connections[kind] = ws
@@ -424,28 +422,37 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--rounds", type=int, help=f"interleaved rounds (default {DEFAULT_ROUNDS})")
     parser.add_argument(
-        "--roundtrips", type=int,
+        "--roundtrips",
+        type=int,
         help=f"sequential round trips per round and implementation (default {DEFAULT_ROUNDTRIPS})",
     )
     parser.add_argument(
-        "--pipelined", type=int,
+        "--pipelined",
+        type=int,
         help=f"pipelined messages per round and implementation (default {DEFAULT_PIPELINED})",
     )
     parser.add_argument(
-        "--no-pin", dest="pin", action="store_false",
+        "--no-pin",
+        dest="pin",
+        action="store_false",
         help="let the scheduler place client and servers instead of pinning them to two CPUs",
     )
     parser.add_argument(
-        "--quick", action="store_true",
+        "--quick",
+        action="store_true",
         help="smoke run with small counts, a few seconds (explicit options still apply)",
     )
     args = parser.parse_args(argv)
-    defaults = QUICK if args.quick else {
-        "rounds": DEFAULT_ROUNDS,
-        "roundtrips": DEFAULT_ROUNDTRIPS,
-        "pipelined": DEFAULT_PIPELINED,
-        "warmup": DEFAULT_WARMUP,
-    }
+    defaults = (
+        QUICK
+        if args.quick
+        else {
+            "rounds": DEFAULT_ROUNDS,
+            "roundtrips": DEFAULT_ROUNDTRIPS,
+            "pipelined": DEFAULT_PIPELINED,
+            "warmup": DEFAULT_WARMUP,
+        }
+    )
     for name, value in defaults.items():
         if getattr(args, name, None) is None:
             setattr(args, name, value)
@@ -475,9 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Noise: identical code measured against itself lands within about +-{NOISE:.0%} "
         "on this kind of shared 2-core machine,"
     )
-    print(
-        f"so ratios within {1 - NOISE:.2f}-{1 + NOISE:.2f} mean \"no measurable difference\"."
-    )
+    print(f'so ratios within {1 - NOISE:.2f}-{1 + NOISE:.2f} mean "no measurable difference".')
     print()
 
     context = multiprocessing.get_context("spawn")

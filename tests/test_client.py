@@ -73,9 +73,20 @@ async def test_connect_opens_a_websockets_connection_to_a_server_object():
 def dead_proxy_env(monkeypatch):
     """Every proxy variable points at a port where nothing listens."""
     dead = f"http://127.0.0.1:{free_port()}"
-    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "WS_PROXY", "WSS_PROXY",
-                 "https_proxy", "http_proxy", "all_proxy", "ws_proxy", "wss_proxy",
-                 "NO_PROXY", "no_proxy"):
+    for name in (
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "ALL_PROXY",
+        "WS_PROXY",
+        "WSS_PROXY",
+        "https_proxy",
+        "http_proxy",
+        "all_proxy",
+        "ws_proxy",
+        "wss_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
         monkeypatch.setenv(name, dead)

@@ -22,8 +22,16 @@ CODES = {
     value for name, value in vars(ErrorCode).items() if name.isupper() and isinstance(value, str)
 }
 DOCUMENTED_CODES = {
-    "bad_json", "not_an_object", "missing_field", "wrong_type", "invalid_value", "too_long",
-    "unknown_type", "unknown_room", "not_a_member", "too_many_rooms",
+    "bad_json",
+    "not_an_object",
+    "missing_field",
+    "wrong_type",
+    "invalid_value",
+    "too_long",
+    "unknown_type",
+    "unknown_room",
+    "not_a_member",
+    "too_many_rooms",
 }
 
 
@@ -66,9 +74,20 @@ def test_error_codes_are_the_documented_ones():
         ('{"type": "' + "t" * MAX_TYPE_LENGTH + '"}', Envelope("t" * MAX_TYPE_LENGTH)),
     ],
     ids=[
-        "type-only", "int-id", "zero-id", "negative-id", "str-id", "empty-str-id", "room",
-        "everything", "empty-data", "unicode-room", "null-id-and-room", "extra-field",
-        "whitespace", "type-at-limit",
+        "type-only",
+        "int-id",
+        "zero-id",
+        "negative-id",
+        "str-id",
+        "empty-str-id",
+        "room",
+        "everything",
+        "empty-data",
+        "unicode-room",
+        "null-id-and-room",
+        "extra-field",
+        "whitespace",
+        "type-at-limit",
     ],
 )
 def test_valid_envelopes(raw, expected):
@@ -110,12 +129,22 @@ ERROR_ROWS = [
     ('{"type": "publish", "data": {"body": -Infinity}}', ErrorCode.BAD_JSON, None, NO_ID, None),
     ("NaN", ErrorCode.BAD_JSON, None, NO_ID, None),
     ('{"type": "rooms", "id": ' + "9" * 5000 + "}", ErrorCode.BAD_JSON, None, NO_ID, None),
-    ('{"type": "rooms", "data": {"n": -' + "1" * 5000 + "}}", ErrorCode.BAD_JSON, None, NO_ID,
-     None),
+    (
+        '{"type": "rooms", "data": {"n": -' + "1" * 5000 + "}}",
+        ErrorCode.BAD_JSON,
+        None,
+        NO_ID,
+        None,
+    ),
     ("[" * 100_000 + "]" * 100_000, ErrorCode.BAD_JSON, None, NO_ID, None),
     ('{"a":' * 100_000 + "1" + "}" * 100_000, ErrorCode.BAD_JSON, None, NO_ID, None),
-    ('{"type": "publish", "data": {"body": ' + "[" * 50_000 + "]" * 50_000 + "}}",
-     ErrorCode.BAD_JSON, None, NO_ID, None),
+    (
+        '{"type": "publish", "data": {"body": ' + "[" * 50_000 + "]" * 50_000 + "}}",
+        ErrorCode.BAD_JSON,
+        None,
+        NO_ID,
+        None,
+    ),
     # not_an_object
     ("[]", ErrorCode.NOT_AN_OBJECT, None, NO_ID, None),
     ('[{"type": "rooms"}]', ErrorCode.NOT_AN_OBJECT, None, NO_ID, None),
@@ -136,8 +165,13 @@ ERROR_ROWS = [
     ('{"type": ["join"], "id": "x"}', ErrorCode.WRONG_TYPE, "type", "x", None),
     ('{"type": {"t": "join"}}', ErrorCode.WRONG_TYPE, "type", NO_ID, None),
     # type too long
-    ('{"type": "' + "t" * (MAX_TYPE_LENGTH + 1) + '", "id": 7}', ErrorCode.TOO_LONG, "type", 7,
-     None),
+    (
+        '{"type": "' + "t" * (MAX_TYPE_LENGTH + 1) + '", "id": 7}',
+        ErrorCode.TOO_LONG,
+        "type",
+        7,
+        None,
+    ),
     # wrong-typed id (a boolean is not an integer); the id is then not echoed
     ('{"type": "rooms", "id": true}', ErrorCode.WRONG_TYPE, "id", NO_ID, None),
     ('{"type": "rooms", "id": false}', ErrorCode.WRONG_TYPE, "id", NO_ID, None),
@@ -165,8 +199,11 @@ def _row_id(row):
     return f"{code}-{path}-{text[:30]}"
 
 
-@pytest.mark.parametrize(("raw", "code", "path", "request_id", "request_type"), ERROR_ROWS,
-                         ids=[_row_id(r) for r in ERROR_ROWS])
+@pytest.mark.parametrize(
+    ("raw", "code", "path", "request_id", "request_type"),
+    ERROR_ROWS,
+    ids=[_row_id(r) for r in ERROR_ROWS],
+)
 def test_error_rows(raw, code, path, request_id, request_type):
     """Each bad input gives its documented code and path, and the id/type when readable."""
     error = refused(raw)
@@ -198,8 +235,13 @@ def test_error_rows(raw, code, path, request_id, request_type):
 
 @pytest.mark.parametrize(
     ("raw", "kind"),
-    [("[]", "an array"), ('"x"', "a string"), ("1", "a number"), ("null", "null"),
-     ("true", "a boolean")],
+    [
+        ("[]", "an array"),
+        ('"x"', "a string"),
+        ("1", "a number"),
+        ("null", "null"),
+        ("true", "a boolean"),
+    ],
 )
 def test_not_an_object_names_what_arrived(raw, kind):
     """The human message says what kind of JSON value came instead of an object."""
@@ -214,8 +256,9 @@ def test_bad_json_message_says_where():
 
 def test_protocol_error_to_message_field_order_and_absent_fields():
     """to_message: type, id, re, code, message, path; absent parts are left out, not null."""
-    full = ProtocolError("not_a_member", "join first", path="room", request_id=7,
-                         request_type="publish").to_message()
+    full = ProtocolError(
+        "not_a_member", "join first", path="room", request_id=7, request_type="publish"
+    ).to_message()
     assert list(full) == ["type", "id", "re", "code", "message", "path"]
     bare = ProtocolError("bad_json", "no").to_message()
     assert bare == {"type": "error", "code": "bad_json", "message": "no"}
@@ -226,8 +269,12 @@ def test_envelope_fail_carries_id_and_type():
     env = parse_envelope('{"type": "publish", "id": "p1", "room": "lobby"}')
     error = env.fail(ErrorCode.NOT_A_MEMBER, "join 'lobby' first", "room")
     assert error.to_message() == {
-        "type": "error", "id": "p1", "re": "publish", "code": "not_a_member",
-        "message": "join 'lobby' first", "path": "room",
+        "type": "error",
+        "id": "p1",
+        "re": "publish",
+        "code": "not_a_member",
+        "message": "join 'lobby' first",
+        "path": "room",
     }
 
 
@@ -263,8 +310,9 @@ def test_lone_surrogate_escape_is_refused(escape):
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 TYPES = ["hello", "join", "leave", "publish", "history", "members", "rooms"]
@@ -279,7 +327,8 @@ envelope_dicts = st.fixed_dictionaries(
     optional={
         "type": st.sampled_from(TYPES) | st.text(max_size=40) | json_values,
         "id": st.integers() | st.text(max_size=10) | json_values,
-        "room": st.sampled_from(["lobby", "other", "", "x" * 65]) | st.text(max_size=70)
+        "room": st.sampled_from(["lobby", "other", "", "x" * 65])
+        | st.text(max_size=70)
         | json_values,
         "data": data_dicts | json_values,
     },
@@ -291,15 +340,23 @@ plausible_requests = st.fixed_dictionaries(
     optional={
         "id": st.integers() | st.text(max_size=5),
         "room": st.sampled_from(["lobby", "other", "new"]) | st.text(max_size=70),
-        "data": st.fixed_dictionaries({}, optional={
-            "name": st.text(max_size=40) | json_values,
-            "body": json_values,
-            "since": small_ints | json_values | st.fixed_dictionaries(
-                {"epoch": st.sampled_from(["e1", "zz"]) | json_values,
-                 "seq": small_ints | json_values}),
-            "history": small_ints | json_values,
-            "limit": small_ints | json_values,
-        }),
+        "data": st.fixed_dictionaries(
+            {},
+            optional={
+                "name": st.text(max_size=40) | json_values,
+                "body": json_values,
+                "since": small_ints
+                | json_values
+                | st.fixed_dictionaries(
+                    {
+                        "epoch": st.sampled_from(["e1", "zz"]) | json_values,
+                        "seq": small_ints | json_values,
+                    }
+                ),
+                "history": small_ints | json_values,
+                "limit": small_ints | json_values,
+            },
+        ),
     },
 )
 raw_inputs = st.one_of(
@@ -311,8 +368,7 @@ raw_inputs = st.one_of(
     plausible_requests.map(json.dumps),
     plausible_requests.map(json.dumps),
 )
-SETTINGS = settings(max_examples=300, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS

@@ -75,8 +75,16 @@ def test_new_epoch_is_random_8_hex():
 
 @pytest.mark.parametrize(
     ("since", "expected"),
-    [(0, [4, 5, 6]), (2, [4, 5, 6]), (3, [4, 5, 6]), (4, [5, 6]), (5, [6]), (6, []), (99, []),
-     (-5, [4, 5, 6])],
+    [
+        (0, [4, 5, 6]),
+        (2, [4, 5, 6]),
+        (3, [4, 5, 6]),
+        (4, [5, 6]),
+        (5, [6]),
+        (6, []),
+        (99, []),
+        (-5, [4, 5, 6]),
+    ],
 )
 def test_since_returns_kept_messages_after_seq(since, expected):
     """since(seq): kept messages numbered above seq, oldest first."""
@@ -85,8 +93,16 @@ def test_since_returns_kept_messages_after_seq(since, expected):
 
 @pytest.mark.parametrize(
     ("since", "limit", "expected"),
-    [(0, None, [1, 2, 3, 4, 5]), (0, 2, [4, 5]), (0, 1, [5]), (0, 0, []), (0, 10, [1, 2, 3, 4, 5]),
-     (2, 2, [4, 5]), (3, 5, [4, 5]), (5, 3, [])],
+    [
+        (0, None, [1, 2, 3, 4, 5]),
+        (0, 2, [4, 5]),
+        (0, 1, [5]),
+        (0, 0, []),
+        (0, 10, [1, 2, 3, 4, 5]),
+        (2, 2, [4, 5]),
+        (3, 5, [4, 5]),
+        (5, 3, []),
+    ],
 )
 def test_since_with_limit_keeps_the_newest(since, limit, expected):
     """limit: only the newest ``limit`` of the messages after ``since``."""

@@ -20,13 +20,24 @@ ROOM = "lobby"
 
 def msg(seq: int, epoch: str = "e1", room: str = ROOM) -> dict[str, Any]:
     """A ``message`` event as the server sends it."""
-    return {"type": "message", "room": room, "epoch": epoch, "seq": seq,
-            "data": {"from": "server", "body": f"m{seq}", "time": 0.0}}
+    return {
+        "type": "message",
+        "room": room,
+        "epoch": epoch,
+        "seq": seq,
+        "data": {"from": "server", "body": f"m{seq}", "time": 0.0},
+    }
 
 
 def join_reply(epoch: str, seq: int, history: list[int] = (), **extra: Any) -> dict[str, Any]:
-    return {"room": ROOM, "epoch": epoch, "seq": seq, "members": ["sub"],
-            "history": [msg(s, epoch) for s in history], **extra}
+    return {
+        "room": ROOM,
+        "epoch": epoch,
+        "seq": seq,
+        "members": ["sub"],
+        "history": [msg(s, epoch) for s in history],
+        **extra,
+    }
 
 
 def history_reply(epoch: str, seq: int, messages: list[int]) -> dict[str, Any]:
@@ -294,8 +305,13 @@ def test_any_stream_with_duplicates_reorderings_and_drops_delivers_exactly_1_to_
     def answer_fetch() -> None:
         since, last = pending.pop(0)
         step = cursor.on_history(
-            {"room": ROOM, "epoch": "e1", "seq": last,
-             "messages": [history[s] for s in range(since + 1, last + 1)]})
+            {
+                "room": ROOM,
+                "epoch": "e1",
+                "seq": last,
+                "messages": [history[s] for s in range(since + 1, last + 1)],
+            }
+        )
         apply(step)
         if step.fetch_since is not None:  # it may ask again
             pending.append((step.fetch_since, published))
@@ -304,9 +320,17 @@ def test_any_stream_with_duplicates_reorderings_and_drops_delivers_exactly_1_to_
         pending.clear()  # the old connection's replies never come
         since = cursor.since
         assert since == {"epoch": "e1", "seq": cursor.seq}
-        apply(cursor.on_join(
-            {"room": ROOM, "epoch": "e1", "seq": published, "recovered": True,
-             "history": [history[s] for s in range(since["seq"] + 1, published + 1)]}))
+        apply(
+            cursor.on_join(
+                {
+                    "room": ROOM,
+                    "epoch": "e1",
+                    "seq": published,
+                    "recovered": True,
+                    "history": [history[s] for s in range(since["seq"] + 1, published + 1)],
+                }
+            )
+        )
 
     for seq in wire:
         published = max(published, seq)

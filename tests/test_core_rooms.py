@@ -22,11 +22,14 @@ NOW = 1795494545.25
 class Chat:
     """A RoomsCore with a fixed clock and predictable epochs (ep1, ep2... per room created)."""
 
-    def __init__(self, limits: Limits | None = None, rooms: list[str] | None = None,
-                 epoch_prefix: str = "ep") -> None:
+    def __init__(
+        self, limits: Limits | None = None, rooms: list[str] | None = None, epoch_prefix: str = "ep"
+    ) -> None:
         counter = itertools.count(1)
         self.core: RoomsCore[str] = RoomsCore(
-            limits, rooms=rooms, clock=lambda: NOW,
+            limits,
+            rooms=rooms,
+            clock=lambda: NOW,
             epoch_factory=lambda: f"{epoch_prefix}{next(counter)}",
         )
         self.keys: list[str] = []
@@ -36,8 +39,9 @@ class Chat:
             self.core.connect(key, name=key if named else None)
             self.keys.append(key)
 
-    def send(self, key: str, type: str, room: str | None = None, *, id: Any = None,
-             **data: Any) -> list[Outgoing[str]]:
+    def send(
+        self, key: str, type: str, room: str | None = None, *, id: Any = None, **data: Any
+    ) -> list[Outgoing[str]]:
         envelope: dict[str, Any] = {"type": type}
         if id is not None:
             envelope["id"] = id
@@ -91,8 +95,9 @@ def test_connections_are_guests_until_hello():
     chat.connect("a", "b", named=False)
     assert [chat.core.name_of("a"), chat.core.name_of("b")] == ["guest-1", "guest-2"]
     out = chat.send("a", "hello", id=1, name="ada")
-    assert out == [Outgoing(("a",), {"type": "reply", "id": 1, "re": "hello",
-                                      "data": {"name": "ada"}})]
+    assert out == [
+        Outgoing(("a",), {"type": "reply", "id": 1, "re": "hello", "data": {"name": "ada"}})
+    ]
     assert chat.core.name_of("a") == "ada"
 
 
@@ -107,10 +112,32 @@ def test_hello_renames_in_every_room_with_presence_to_the_others():
     out = chat.send("ada", "hello", name="Ada L.")
     assert out == [
         Outgoing(("ada",), {"type": "reply", "re": "hello", "data": {"name": "Ada L."}}),
-        Outgoing(("bob",), {"type": "presence", "room": "lobby", "data": {
-            "event": "rename", "name": "Ada L.", "was": "ada", "members": ["Ada L.", "bob"]}}),
-        Outgoing(("carol",), {"type": "presence", "room": "dev", "data": {
-            "event": "rename", "name": "Ada L.", "was": "ada", "members": ["Ada L.", "carol"]}}),
+        Outgoing(
+            ("bob",),
+            {
+                "type": "presence",
+                "room": "lobby",
+                "data": {
+                    "event": "rename",
+                    "name": "Ada L.",
+                    "was": "ada",
+                    "members": ["Ada L.", "bob"],
+                },
+            },
+        ),
+        Outgoing(
+            ("carol",),
+            {
+                "type": "presence",
+                "room": "dev",
+                "data": {
+                    "event": "rename",
+                    "name": "Ada L.",
+                    "was": "ada",
+                    "members": ["Ada L.", "carol"],
+                },
+            },
+        ),
     ]
     assert chat.core.members("lobby") == ["Ada L.", "bob"]
     assert chat.ok("bob", "members", "dev")["members"] == ["Ada L.", "carol"]
@@ -144,8 +171,23 @@ def test_first_join_creates_the_room():
     chat.connect("ada")
     assert chat.core.names() == []
     out = chat.send("ada", "join", "lobby", id="j1")
-    assert out == [Outgoing(("ada",), {"type": "reply", "id": "j1", "re": "join", "data": {
-        "room": "lobby", "epoch": "ep1", "seq": 0, "history": [], "members": ["ada"]}})]
+    assert out == [
+        Outgoing(
+            ("ada",),
+            {
+                "type": "reply",
+                "id": "j1",
+                "re": "join",
+                "data": {
+                    "room": "lobby",
+                    "epoch": "ep1",
+                    "seq": 0,
+                    "history": [],
+                    "members": ["ada"],
+                },
+            },
+        )
+    ]
     assert chat.core.names() == ["lobby"]
     assert "recovered" not in out[0].message["data"]
 
@@ -157,11 +199,27 @@ def test_join_presence_goes_to_the_others_only():
     chat.ok("ada", "join", "lobby")
     out = chat.send("bob", "join", "lobby")
     assert out[0].to == ("bob",) and out[0].message["data"]["members"] == ["ada", "bob"]
-    assert out[1:] == [Outgoing(("ada",), {"type": "presence", "room": "lobby", "data": {
-        "event": "join", "name": "bob", "members": ["ada", "bob"]}})]
+    assert out[1:] == [
+        Outgoing(
+            ("ada",),
+            {
+                "type": "presence",
+                "room": "lobby",
+                "data": {"event": "join", "name": "bob", "members": ["ada", "bob"]},
+            },
+        )
+    ]
     out = chat.send("carol", "join", "lobby")
-    assert out[1:] == [Outgoing(("ada", "bob"), {"type": "presence", "room": "lobby", "data": {
-        "event": "join", "name": "carol", "members": ["ada", "bob", "carol"]}})]
+    assert out[1:] == [
+        Outgoing(
+            ("ada", "bob"),
+            {
+                "type": "presence",
+                "room": "lobby",
+                "data": {"event": "join", "name": "carol", "members": ["ada", "bob", "carol"]},
+            },
+        )
+    ]
     assert messages_to(out, "carol") == [out[0].message]
 
 
@@ -177,8 +235,9 @@ def test_join_reply_has_the_last_20_messages_by_default():
     assert body_seqs(data["history"]) == list(range(6, 26))
 
 
-@pytest.mark.parametrize(("history", "expected"), [(3, [23, 24, 25]), (0, []),
-                                                   (100, list(range(1, 26)))])
+@pytest.mark.parametrize(
+    ("history", "expected"), [(3, [23, 24, 25]), (0, []), (100, list(range(1, 26)))]
+)
 def test_join_history_override(history, expected):
     """data.history asks for a different number of recent messages."""
     chat = Chat()
@@ -227,8 +286,14 @@ def test_leave_replies_and_tells_the_others():
     out = chat.send("bob", "leave", "lobby", id=9)
     assert out == [
         Outgoing(("bob",), {"type": "reply", "id": 9, "re": "leave", "data": {"room": "lobby"}}),
-        Outgoing(("ada", "carol"), {"type": "presence", "room": "lobby", "data": {
-            "event": "leave", "name": "bob", "members": ["ada", "carol"]}}),
+        Outgoing(
+            ("ada", "carol"),
+            {
+                "type": "presence",
+                "room": "lobby",
+                "data": {"event": "leave", "name": "bob", "members": ["ada", "carol"]},
+            },
+        ),
     ]
     out = chat.send("ada", "publish", "lobby", body="after")
     assert out[1].to == ("ada", "carol")  # bob no longer gets the room's messages
@@ -258,10 +323,22 @@ def test_disconnect_leaves_every_room_and_notifies():
     chat.ok("ada", "join", "solo")
     out = chat.core.disconnect("ada")
     assert out == [
-        Outgoing(("bob",), {"type": "presence", "room": "lobby", "data": {
-            "event": "leave", "name": "ada", "members": ["bob"]}}),
-        Outgoing(("carol",), {"type": "presence", "room": "dev", "data": {
-            "event": "leave", "name": "ada", "members": ["carol"]}}),
+        Outgoing(
+            ("bob",),
+            {
+                "type": "presence",
+                "room": "lobby",
+                "data": {"event": "leave", "name": "ada", "members": ["bob"]},
+            },
+        ),
+        Outgoing(
+            ("carol",),
+            {
+                "type": "presence",
+                "room": "dev",
+                "data": {"event": "leave", "name": "ada", "members": ["carol"]},
+            },
+        ),
     ]
     assert chat.core.names() == ["lobby", "dev", "solo"]
     assert [chat.core.members(r) for r in ("lobby", "dev", "solo")] == [["bob"], ["carol"], []]
@@ -281,11 +358,18 @@ def test_publish_goes_to_every_member_sender_included_with_seq():
     chat.ok("ada", "join", "lobby")
     chat.ok("bob", "join", "lobby")
     out = chat.send("bob", "publish", "lobby", id=7, body="hello")
-    message = {"type": "message", "room": "lobby", "epoch": "ep1", "seq": 1,
-               "data": {"from": "bob", "body": "hello", "time": NOW}}
+    message = {
+        "type": "message",
+        "room": "lobby",
+        "epoch": "ep1",
+        "seq": 1,
+        "data": {"from": "bob", "body": "hello", "time": NOW},
+    }
     assert out == [
-        Outgoing(("bob",), {"type": "reply", "id": 7, "re": "publish",
-                            "data": {"room": "lobby", "seq": 1}}),
+        Outgoing(
+            ("bob",),
+            {"type": "reply", "id": 7, "re": "publish", "data": {"room": "lobby", "seq": 1}},
+        ),
         Outgoing(("ada", "bob"), message),
     ]
     assert messages_to(out, "carol") == []
@@ -300,8 +384,16 @@ def test_seq_increases_per_room():
     chat.ok("ada", "join", "dev")
     chat.ok("bob", "join", "lobby")
     seqs: dict[str, list[int]] = {"lobby": [], "dev": []}
-    for i, (key, room) in enumerate([("ada", "lobby"), ("bob", "lobby"), ("ada", "dev"),
-                                     ("ada", "lobby"), ("ada", "dev"), ("bob", "lobby")]):
+    for i, (key, room) in enumerate(
+        [
+            ("ada", "lobby"),
+            ("bob", "lobby"),
+            ("ada", "dev"),
+            ("ada", "lobby"),
+            ("ada", "dev"),
+            ("bob", "lobby"),
+        ]
+    ):
         out = chat.send(key, "publish", room, body=i)
         assert out[0].message["data"]["seq"] == out[1].message["seq"]
         seqs[room].append(out[1].message["seq"])
@@ -309,9 +401,11 @@ def test_seq_increases_per_room():
     assert chat.core.room("dev").history.epoch == "ep2"
 
 
-@pytest.mark.parametrize("body", [None, 0, -1.5, "", "héllo ✓", [], {}, [1, {"a": [None]}],
-                                  {"nested": {"deep": [True, False]}}],
-                         ids=lambda b: json.dumps(b))
+@pytest.mark.parametrize(
+    "body",
+    [None, 0, -1.5, "", "héllo ✓", [], {}, [1, {"a": [None]}], {"nested": {"deep": [True, False]}}],
+    ids=lambda b: json.dumps(b),
+)
 def test_publish_body_is_any_json_value(body):
     chat = Chat()
     chat.connect("ada")
@@ -329,11 +423,14 @@ def test_one_connection_in_several_rooms():
     chat.ok("ada", "join", "lobby")
     chat.ok("carol", "join", "dev")
     chat.ok("carol", "join", "other")
-    out = (chat.send("ada", "publish", "lobby", body="l")
-           + chat.send("carol", "publish", "dev", body="d")
-           + chat.send("carol", "publish", "other", body="o"))
-    got = [(m["room"], m["data"]["body"]) for m in messages_to(out, "bob")
-           if m["type"] == "message"]
+    out = (
+        chat.send("ada", "publish", "lobby", body="l")
+        + chat.send("carol", "publish", "dev", body="d")
+        + chat.send("carol", "publish", "other", body="o")
+    )
+    got = [
+        (m["room"], m["data"]["body"]) for m in messages_to(out, "bob") if m["type"] == "message"
+    ]
     assert got == [("lobby", "l"), ("dev", "d")]
 
 
@@ -361,15 +458,22 @@ def test_history_query():
     for i in range(8):
         chat.ok("ada", "publish", "lobby", body=i)
     data = chat.ok("bob", "history", "lobby")
-    assert {k: data[k] for k in ("room", "epoch", "seq")} == {"room": "lobby", "epoch": "ep1",
-                                                               "seq": 8}
+    assert {k: data[k] for k in ("room", "epoch", "seq")} == {
+        "room": "lobby",
+        "epoch": "ep1",
+        "seq": 8,
+    }
     assert body_seqs(data["messages"]) == [4, 5, 6, 7, 8]
     assert data["messages"] == list(chat.core.room("lobby").history)
     assert body_seqs(chat.ok("bob", "history", "lobby", since=6)["messages"]) == [7, 8]
     assert body_seqs(chat.ok("bob", "history", "lobby", since=8)["messages"]) == []
     assert body_seqs(chat.ok("bob", "history", "lobby", limit=2)["messages"]) == [7, 8]
     assert body_seqs(chat.ok("bob", "history", "lobby", since=4, limit=10)["messages"]) == [
-        5, 6, 7, 8]
+        5,
+        6,
+        7,
+        8,
+    ]
 
 
 def test_members_query_in_join_order():
@@ -379,8 +483,10 @@ def test_members_query_in_join_order():
         chat.ok(key, "join", "lobby")
     chat.ok("ada", "leave", "lobby")
     chat.ok("ada", "join", "lobby")
-    assert chat.ok("bob", "members", "lobby") == {"room": "lobby",
-                                                   "members": ["carol", "bob", "ada"]}
+    assert chat.ok("bob", "members", "lobby") == {
+        "room": "lobby",
+        "members": ["carol", "bob", "ada"],
+    }
 
 
 def test_rooms_query():
@@ -392,8 +498,12 @@ def test_rooms_query():
     chat.ok("bob", "join", "dev")
     chat.ok("bob", "publish", "dev", body=1)
     chat.ok("bob", "publish", "dev", body=2)
-    assert chat.ok("ada", "rooms") == {"rooms": [
-        {"room": "lobby", "members": 2, "seq": 0}, {"room": "dev", "members": 1, "seq": 2}]}
+    assert chat.ok("ada", "rooms") == {
+        "rooms": [
+            {"room": "lobby", "members": 2, "seq": 0},
+            {"room": "dev", "members": 1, "seq": 2},
+        ]
+    }
 
 
 # fixed rooms
@@ -403,12 +513,24 @@ def test_fixed_rooms_refuse_other_names():
     """With rooms=[...], joining any other room is unknown_room and creates nothing."""
     chat = Chat(rooms=["lobby", "help"])
     chat.connect("ada")
-    assert chat.ok("ada", "rooms")["rooms"] == [{"room": "lobby", "members": 0, "seq": 0},
-                                                {"room": "help", "members": 0, "seq": 0}]
+    assert chat.ok("ada", "rooms")["rooms"] == [
+        {"room": "lobby", "members": 0, "seq": 0},
+        {"room": "help", "members": 0, "seq": 0},
+    ]
     out = chat.send("ada", "join", "random", id=3)
-    assert out == [Outgoing(("ada",), {"type": "error", "id": 3, "re": "join",
-                                       "code": "unknown_room",
-                                       "message": out[0].message["message"], "path": "room"})]
+    assert out == [
+        Outgoing(
+            ("ada",),
+            {
+                "type": "error",
+                "id": 3,
+                "re": "join",
+                "code": "unknown_room",
+                "message": out[0].message["message"],
+                "path": "room",
+            },
+        )
+    ]
     assert chat.core.names() == ["lobby", "help"]
     assert chat.ok("ada", "join", "help")["members"] == ["ada"]
 
@@ -421,13 +543,15 @@ def resumable() -> tuple[Chat, list[dict[str, Any]]]:
     chat = Chat(Limits(history_size=5))
     chat.connect("ada", "bob")
     chat.ok("ada", "join", "lobby")
-    published = [chat.send("ada", "publish", "lobby", body=f"m{i}")[1].message
-                 for i in range(1, 9)]
+    published = [chat.send("ada", "publish", "lobby", body=f"m{i}")[1].message for i in range(1, 9)]
     return chat, published
 
 
-@pytest.mark.parametrize(("seen", "expected"), [(5, [6, 7, 8]), (8, []), (3, [4, 5, 6, 7, 8])],
-                         ids=["gap", "nothing-missed", "oldest-recoverable"])
+@pytest.mark.parametrize(
+    ("seen", "expected"),
+    [(5, [6, 7, 8]), (8, []), (3, [4, 5, 6, 7, 8])],
+    ids=["gap", "nothing-missed", "oldest-recoverable"],
+)
 def test_resume_recovers_exactly_the_missed_messages(seen, expected):
     """since {epoch, seq}: recovered true, history is exactly what came after seq."""
     chat, published = resumable()
@@ -441,9 +565,12 @@ def test_resume_recovers_exactly_the_missed_messages(seen, expected):
 
 @pytest.mark.parametrize(
     ("since", "reason"),
-    [({"epoch": "ep1", "seq": 2}, "gap_too_old"), ({"epoch": "ep1", "seq": 0}, "gap_too_old"),
-     ({"epoch": "elsewhere", "seq": 5}, "epoch_changed"), ({"epoch": "ep1", "seq": 9},
-                                                           "seq_ahead")],
+    [
+        ({"epoch": "ep1", "seq": 2}, "gap_too_old"),
+        ({"epoch": "ep1", "seq": 0}, "gap_too_old"),
+        ({"epoch": "elsewhere", "seq": 5}, "epoch_changed"),
+        ({"epoch": "ep1", "seq": 9}, "seq_ahead"),
+    ],
     ids=["gap-too-old-boundary", "gap-too-old-from-0", "epoch-changed", "seq-ahead"],
 )
 def test_resume_not_recovered_gives_reason_and_recent_history(since, reason):
@@ -544,23 +671,44 @@ BAD_INPUT = [
     ("join-history-negative", E("join", "other", history=-1), "invalid_value", "data.history"),
     ("join-since-string", E("join", "other", since="ep2"), "wrong_type", "data.since"),
     ("join-since-int", E("join", "other", since=3), "wrong_type", "data.since"),
-    ("join-since-epoch-int", E("join", "other", since={"epoch": 2, "seq": 0}), "wrong_type",
-     "data.since.epoch"),
-    ("join-since-seq-string", E("join", "other", since={"epoch": "ep2", "seq": "1"}),
-     "wrong_type", "data.since.seq"),
-    ("join-since-seq-bool", E("join", "other", since={"epoch": "ep2", "seq": True}),
-     "wrong_type", "data.since.seq"),
-    ("join-since-seq-float", E("join", "other", since={"epoch": "ep2", "seq": 1.0}),
-     "wrong_type", "data.since.seq"),
+    (
+        "join-since-epoch-int",
+        E("join", "other", since={"epoch": 2, "seq": 0}),
+        "wrong_type",
+        "data.since.epoch",
+    ),
+    (
+        "join-since-seq-string",
+        E("join", "other", since={"epoch": "ep2", "seq": "1"}),
+        "wrong_type",
+        "data.since.seq",
+    ),
+    (
+        "join-since-seq-bool",
+        E("join", "other", since={"epoch": "ep2", "seq": True}),
+        "wrong_type",
+        "data.since.seq",
+    ),
+    (
+        "join-since-seq-float",
+        E("join", "other", since={"epoch": "ep2", "seq": 1.0}),
+        "wrong_type",
+        "data.since.seq",
+    ),
     ("publish-missing-body", E("publish", "lobby"), "missing_field", "data.body"),
-    ("publish-missing-body-other-data", E("publish", "lobby", text="hi"), "missing_field",
-     "data.body"),
+    (
+        "publish-missing-body-other-data",
+        E("publish", "lobby", text="hi"),
+        "missing_field",
+        "data.body",
+    ),
 ]
 
 
 @pytest.mark.parametrize("with_id", [True, False], ids=["with-id", "no-id"])
-@pytest.mark.parametrize(("request_", "code", "path"), [row[1:] for row in BAD_INPUT],
-                         ids=[row[0] for row in BAD_INPUT])
+@pytest.mark.parametrize(
+    ("request_", "code", "path"), [row[1:] for row in BAD_INPUT], ids=[row[0] for row in BAD_INPUT]
+)
 def test_bad_input_is_one_error_to_the_sender_and_changes_nothing(request_, code, path, with_id):
     chat = world()
     before = chat.snapshot()
@@ -581,8 +729,15 @@ def test_bad_input_is_one_error_to_the_sender_and_changes_nothing(request_, code
     assert chat.ok("ada", "publish", "lobby", body="still here")["seq"] == 3
 
 
-@pytest.mark.parametrize(("raw", "code"), [("{not json", "bad_json"), (b"\xff", "bad_json"),
-                                           ("[1, 2]", "not_an_object"), ("{}", "missing_field")])
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("{not json", "bad_json"),
+        (b"\xff", "bad_json"),
+        ("[1, 2]", "not_an_object"),
+        ("{}", "missing_field"),
+    ],
+)
 def test_unparseable_input_is_one_error_to_the_sender(raw, code):
     chat = world()
     before = chat.snapshot()
@@ -602,7 +757,11 @@ def test_too_many_rooms():
     out = chat.send("ada", "join", "third", id=5)
     assert [o.to for o in out] == [("ada",)]
     assert {k: out[0].message[k] for k in ("id", "re", "code", "path")} == {
-        "id": 5, "re": "join", "code": "too_many_rooms", "path": "room"}
+        "id": 5,
+        "re": "join",
+        "code": "too_many_rooms",
+        "path": "room",
+    }
     assert chat.snapshot() == before
     assert chat.ok("ada", "join", "lobby")["members"] == ["ada"]  # already in: fine
     chat.ok("ada", "leave", "dev")
@@ -679,13 +838,14 @@ def test_resume_with_a_negative_seq_is_invalid_value():
     answered wrong_type instead."""
     chat = world()
     out = chat.send("ada", "join", "other", since={"epoch": "ep2", "seq": -1})
-    assert (out[0].message["code"], out[0].message["path"]) == ("invalid_value",
-                                                                "data.since.seq")
+    assert (out[0].message["code"], out[0].message["path"]) == ("invalid_value", "data.since.seq")
 
 
-@pytest.mark.parametrize(("since", "path"), [({"seq": 1}, "data.since.epoch"),
-                                             ({"epoch": "ep2"}, "data.since.seq")],
-                         ids=["no-epoch", "no-seq"])
+@pytest.mark.parametrize(
+    ("since", "path"),
+    [({"seq": 1}, "data.since.epoch"), ({"epoch": "ep2"}, "data.since.seq")],
+    ids=["no-epoch", "no-seq"],
+)
 def test_resume_with_a_missing_since_field_is_missing_field(since, path):
     """docs: missing_field when a required field is absent; the code says wrong_type."""
     chat = world()
@@ -711,6 +871,7 @@ def test_whatever_is_accepted_can_be_sent_back_in_a_join_reply():
     reply fails to encode (RecursionError): on the server that kills each
     newcomer's connection with 1011. Found by probing depths near the limit.
     """
+
     def publish(chat: Chat, depth: int) -> list[Outgoing[str]]:
         body = "[" * depth + "]" * depth
         raw = '{"type": "publish", "room": "lobby", "data": {"body": ' + body + "}}"

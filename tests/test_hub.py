@@ -52,9 +52,7 @@ class Reader:
 async def connected(server, n, path=""):
     """``n`` clients of ``server``, closed on exit."""
     async with contextlib.AsyncExitStack() as stack:
-        yield [
-            await stack.enter_async_context(wsnb.connect(server.url + path)) for _ in range(n)
-        ]
+        yield [await stack.enter_async_context(wsnb.connect(server.url + path)) for _ in range(n)]
 
 
 def member(hub, ws):
@@ -385,7 +383,8 @@ async def test_disconnect_during_burst_never_raises_nor_logs(caplog, how):
         assert set(recipients) <= {3, 4}
         assert victim_reader.messages == expected[: len(victim_reader.messages)]
     noisy = [
-        r for r in caplog.records
+        r
+        for r in caplog.records
         if r.levelno >= logging.WARNING and r.name.split(".")[0] in ("websockets", "asyncio")
     ]
     assert noisy == []
@@ -580,5 +579,8 @@ def test_constructor_defaults():
     """By default: 1 MiB bound, close slow clients, relay on."""
     hub = wsnb.Hub()
     assert (hub.max_buffered, hub.slow_clients, hub.relay, hub.slow_closed) == (
-        2**20, "close", True, 0
+        2**20,
+        "close",
+        True,
+        0,
     )

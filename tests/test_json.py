@@ -16,8 +16,15 @@ async def echo_server():
 
 async def test_send_json_recv_json_round_trip(echo_server):
     """Any JSON value, non-ASCII text included, survives send_json/recv_json."""
-    data = {"type": "hello", "n": 1, "x": 1.5, "ok": True, "none": None,
-            "items": [1, "zwei", {"drei": 3}], "text": "héllo ✓ 日本"}
+    data = {
+        "type": "hello",
+        "n": 1,
+        "x": 1.5,
+        "ok": True,
+        "none": None,
+        "items": [1, "zwei", {"drei": 3}],
+        "text": "héllo ✓ 日本",
+    }
     async with wsnb.connect(echo_server) as ws:
         await wsnb.send_json(ws, data)
         assert await wsnb.recv_json(ws) == data
@@ -101,8 +108,14 @@ def test_long_binary_non_json_message_is_shortened_in_the_error():
 
 @pytest.mark.parametrize(
     ("message", "expected"),
-    [('{"n": 1}', {"n": 1}), ("[1, 2]", [1, 2]), ('"s"', "s"), ("3", 3), ("null", None),
-     (b'{"b": true}', {"b": True})],
+    [
+        ('{"n": 1}', {"n": 1}),
+        ("[1, 2]", [1, 2]),
+        ('"s"', "s"),
+        ("3", 3),
+        ("null", None),
+        (b'{"b": true}', {"b": True}),
+    ],
 )
 def test_decode_json_valid(message, expected):
     """decode_json decodes any JSON text or UTF-8 JSON bytes."""

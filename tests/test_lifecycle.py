@@ -305,8 +305,9 @@ async def _disconnect_by_aborting(server) -> None:
 
 
 def _error_records(caplog):
-    return [r for r in caplog.records
-            if r.name.startswith("websockets") and r.levelno >= logging.ERROR]
+    return [
+        r for r in caplog.records if r.name.startswith("websockets") and r.levelno >= logging.ERROR
+    ]
 
 
 @pytest.mark.parametrize(
@@ -369,6 +370,7 @@ async def test_ends_quietly_keeps_the_handler_name_and_other_errors():
     async def raises(exc):
         async def handler(ws):
             raise exc
+
         return await wsnb.ends_quietly(handler)(None)
 
     assert await raises(ConnectionClosed(None, None)) is None

@@ -104,8 +104,10 @@ def test_import_does_not_patch_asyncio():
 
 def _execute_and_collect(kc, cells: list[str], deadline: float) -> dict[str, dict]:
     """Send every cell at once, then gather each one's reply, stdout, stderr and errors."""
-    runs = {kc.execute(code): {"stdout": "", "stderr": "", "errors": [], "reply": None}
-            for code in cells}
+    runs = {
+        kc.execute(code): {"stdout": "", "stderr": "", "errors": [], "reply": None}
+        for code in cells
+    }
     idle: set[str] = set()
     while len(idle) < len(runs) or any(r["reply"] is None for r in runs.values()):
         if time.monotonic() > deadline:
@@ -141,18 +143,26 @@ def test_run_in_a_kernel_with_a_queued_cell():
     km, kc = start_new_kernel(kernel_name="python3", cwd=str(ROOT), startup_timeout=40)
     try:
         deadline = time.monotonic() + 45
-        [setup] = _execute_and_collect(kc, [
-            "import asyncio, sys, wsnb\n"
-            "print(sys.executable)\n"
-            "server = await wsnb.serve(wsnb.echo)",
-        ], deadline).values()
+        [setup] = _execute_and_collect(
+            kc,
+            [
+                "import asyncio, sys, wsnb\n"
+                "print(sys.executable)\n"
+                "server = await wsnb.serve(wsnb.echo)",
+            ],
+            deadline,
+        ).values()
         assert setup["reply"]["status"] == "ok", setup
         assert setup["stdout"].strip() == sys.executable  # the kernel runs this venv's Python
 
-        nested, queued = _execute_and_collect(kc, [
-            "wsnb.run(asyncio.sleep(1)); print(wsnb.run(wsnb.exchange(server, ['hi'])))",
-            "print('queued cell ran')",
-        ], deadline).values()
+        nested, queued = _execute_and_collect(
+            kc,
+            [
+                "wsnb.run(asyncio.sleep(1)); print(wsnb.run(wsnb.exchange(server, ['hi'])))",
+                "print('queued cell ran')",
+            ],
+            deadline,
+        ).values()
 
         for run in (nested, queued):
             assert run["reply"]["status"] == "ok", run

@@ -22,9 +22,23 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 def run_nbval(notebook: Path) -> subprocess.CompletedProcess[str]:
     """Run nbval on one notebook with the project's own pytest configuration."""
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"),
-         "--rootdir", str(ROOT), "-p", "no:xdist", "-q", str(notebook)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-c",
+            str(ROOT / "pyproject.toml"),
+            "--rootdir",
+            str(ROOT),
+            "-p",
+            "no:xdist",
+            "-q",
+            str(notebook),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -43,8 +57,9 @@ def test_strict_nbval_fails_on_a_changed_stored_output(tmp_path: Path) -> None:
     nb = json.loads(source.read_text(encoding="utf-8"))
     output = first_deterministic_output(nb)
     original = "".join(output["text"])
-    output["text"] = [original.replace("bytes", "BYTES", 1) if "bytes" in original
-                      else original + "changed\n"]
+    output["text"] = [
+        original.replace("bytes", "BYTES", 1) if "bytes" in original else original + "changed\n"
+    ]
     changed = tmp_path / "01_echo_changed.ipynb"
     changed.write_text(json.dumps(nb), encoding="utf-8")
 
@@ -65,6 +80,7 @@ def test_notebook_runs_twice_in_one_kernel(notebook: Path) -> None:
     try:
         for run in (1, 2):
             for index, source in enumerate(cells, 1):
+
                 def collect(msg: dict, where: str = f"run {run}, cell {index}") -> None:
                     kind, content = msg["msg_type"], msg["content"]
                     if kind == "error":

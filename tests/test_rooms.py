@@ -45,8 +45,9 @@ async def events(client: wsnb.RoomsClient, count: int) -> list[dict[str, Any]]:
 async def assert_no_events(client: wsnb.RoomsClient) -> None:
     """Nothing unread is waiting: checked after a round-trip, so nothing is still in flight."""
     await client.rooms()
-    assert client.pending_events == 0, [client._events.get_nowait()
-                                        for _ in range(client.pending_events)]
+    assert client.pending_events == 0, [
+        client._events.get_nowait() for _ in range(client.pending_events)
+    ]
 
 
 async def messages(client: wsnb.RoomsClient, count: int) -> list[dict[str, Any]]:
@@ -62,8 +63,11 @@ async def messages(client: wsnb.RoomsClient, count: int) -> list[dict[str, Any]]
 
 
 def presence(room: str, event: str, name: str, members: list[str], **extra: Any):
-    return {"type": "presence", "room": room,
-            "data": {"event": event, "name": name, **extra, "members": members}}
+    return {
+        "type": "presence",
+        "room": room,
+        "data": {"event": event, "name": name, **extra, "members": members},
+    }
 
 
 def bodies(msgs: list[dict[str, Any]]) -> list[tuple[str, Any]]:
@@ -80,7 +84,11 @@ async def test_three_clients_two_rooms(open_client):
     ada, bob, carol = [await open_client(server, n) for n in ("ada", "bob", "carol")]
     lobby = await ada.join("lobby")
     assert (lobby["room"], lobby["seq"], lobby["members"], lobby["history"]) == (
-        "lobby", 0, ["ada"], [])
+        "lobby",
+        0,
+        ["ada"],
+        [],
+    )
     assert (await bob.join("lobby"))["members"] == ["ada", "bob"]
     dev = await bob.join("dev")
     await carol.join("dev")
@@ -96,8 +104,12 @@ async def test_three_clients_two_rooms(open_client):
     bob_got = await events(bob, 4)
     carol_got = await events(carol, 2)
     assert bodies(ada_got) == [("ada", "hi bob"), ("bob", "hi ada")]
-    assert [(m["room"], m["seq"]) for m in bob_got] == [("lobby", 1), ("dev", 1), ("lobby", 2),
-                                                        ("dev", 2)]
+    assert [(m["room"], m["seq"]) for m in bob_got] == [
+        ("lobby", 1),
+        ("dev", 1),
+        ("lobby", 2),
+        ("dev", 2),
+    ]
     assert bodies(carol_got) == [("carol", "hi bob"), ("bob", {"to": ["carol"], "n": 2})]
     for m in ada_got:
         assert m["type"] == "message" and m["room"] == "lobby"
@@ -227,8 +239,12 @@ async def test_replies_are_matched_while_events_pile_up(open_client):
     assert await bob.members("lobby") == ["ada", "bob"]
     # Several requests in flight at once, while ada keeps publishing.
     results = await asyncio.gather(
-        bob.history("lobby", since=290), bob.request("history", "lobby", since=0, limit=5),
-        bob.rooms(), ada.publish("lobby", "more"), bob.members("lobby"), ada.publish("lobby", "x"),
+        bob.history("lobby", since=290),
+        bob.request("history", "lobby", since=0, limit=5),
+        bob.rooms(),
+        ada.publish("lobby", "more"),
+        bob.members("lobby"),
+        ada.publish("lobby", "x"),
     )
     assert [m["data"]["body"] for m in results[0]] == list(range(290, 300))
     assert [m["seq"] for m in results[1]["messages"]] == [296, 297, 298, 299, 300]
@@ -267,8 +283,16 @@ async def _answers_all_but_ignore(ws):
         if request["type"] == "bye":
             await ws.close()
         elif request["type"] != "ignore":
-            await ws.send(json.dumps({"type": "reply", "id": request["id"],
-                                      "re": request["type"], "data": {"ok": True}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "reply",
+                        "id": request["id"],
+                        "re": request["type"],
+                        "data": {"ok": True},
+                    }
+                )
+            )
 
 
 async def test_request_timeout_raises_timeout_error(open_client):
@@ -298,35 +322,100 @@ WIRE_ROWS = [
     # (id, frame, code, path, id echoed, re)
     ("malformed-json", '{"type": "publish", "id": 41,', "bad_json", None, None, None),
     ("not-utf8-binary", b'{"type": "rooms", "id": "\xff"}', "bad_json", None, None, None),
-    ("nan", '{"type": "publish", "id": 42, "room": "lobby", "data": {"body": NaN}}',
-     "bad_json", None, None, None),
+    (
+        "nan",
+        '{"type": "publish", "id": 42, "room": "lobby", "data": {"body": NaN}}',
+        "bad_json",
+        None,
+        None,
+        None,
+    ),
     ("array", '[{"type": "rooms"}]', "not_an_object", None, None, None),
     ("string", '"hello"', "not_an_object", None, None, None),
     ("missing-type", '{"id": 43}', "missing_field", "type", 43, None),
-    ("missing-room", '{"type": "publish", "id": 44, "data": {"body": 1}}', "missing_field",
-     "room", 44, "publish"),
-    ("missing-body", '{"type": "publish", "id": 45, "room": "lobby"}', "missing_field",
-     "data.body", 45, "publish"),
-    ("room-wrong-type", '{"type": "join", "id": 46, "room": 5}', "wrong_type", "room", 46,
-     "join"),
-    ("since-wrong-type", '{"type": "history", "id": 47, "room": "lobby", "data": {"since": "x"}}',
-     "wrong_type", "data.since", 47, "history"),
-    ("data-wrong-type", '{"type": "hello", "id": 48, "data": "mallory"}', "wrong_type", "data",
-     48, "hello"),
+    (
+        "missing-room",
+        '{"type": "publish", "id": 44, "data": {"body": 1}}',
+        "missing_field",
+        "room",
+        44,
+        "publish",
+    ),
+    (
+        "missing-body",
+        '{"type": "publish", "id": 45, "room": "lobby"}',
+        "missing_field",
+        "data.body",
+        45,
+        "publish",
+    ),
+    ("room-wrong-type", '{"type": "join", "id": 46, "room": 5}', "wrong_type", "room", 46, "join"),
+    (
+        "since-wrong-type",
+        '{"type": "history", "id": 47, "room": "lobby", "data": {"since": "x"}}',
+        "wrong_type",
+        "data.since",
+        47,
+        "history",
+    ),
+    (
+        "data-wrong-type",
+        '{"type": "hello", "id": 48, "data": "mallory"}',
+        "wrong_type",
+        "data",
+        48,
+        "hello",
+    ),
     ("id-wrong-type", '{"type": "rooms", "id": true}', "wrong_type", "id", None, None),
     ("unknown-type", '{"type": "dance", "id": "d-1"}', "unknown_type", "type", "d-1", "dance"),
-    ("unknown-room", '{"type": "history", "id": 49, "room": "nowhere"}', "unknown_room",
-     "room", 49, "history"),
-    ("not-a-member", '{"type": "publish", "id": 50, "room": "other", "data": {"body": 1}}',
-     "not_a_member", "room", 50, "publish"),
-    ("name-too-long", json.dumps({"type": "hello", "id": 51, "data": {"name": LONG_NAME}}),
-     "too_long", "data.name", 51, "hello"),
-    ("room-name-too-long", json.dumps({"type": "join", "id": 52, "room": LONG_ROOM}),
-     "too_long", "room", 52, "join"),
-    ("name-empty", '{"type": "hello", "id": 53, "data": {"name": ""}}', "invalid_value",
-     "data.name", 53, "hello"),
-    ("name-control-char", '{"type": "hello", "id": 54, "data": {"name": "a\\u0007"}}',
-     "invalid_value", "data.name", 54, "hello"),
+    (
+        "unknown-room",
+        '{"type": "history", "id": 49, "room": "nowhere"}',
+        "unknown_room",
+        "room",
+        49,
+        "history",
+    ),
+    (
+        "not-a-member",
+        '{"type": "publish", "id": 50, "room": "other", "data": {"body": 1}}',
+        "not_a_member",
+        "room",
+        50,
+        "publish",
+    ),
+    (
+        "name-too-long",
+        json.dumps({"type": "hello", "id": 51, "data": {"name": LONG_NAME}}),
+        "too_long",
+        "data.name",
+        51,
+        "hello",
+    ),
+    (
+        "room-name-too-long",
+        json.dumps({"type": "join", "id": 52, "room": LONG_ROOM}),
+        "too_long",
+        "room",
+        52,
+        "join",
+    ),
+    (
+        "name-empty",
+        '{"type": "hello", "id": 53, "data": {"name": ""}}',
+        "invalid_value",
+        "data.name",
+        53,
+        "hello",
+    ),
+    (
+        "name-control-char",
+        '{"type": "hello", "id": 54, "data": {"name": "a\\u0007"}}',
+        "invalid_value",
+        "data.name",
+        54,
+        "hello",
+    ),
 ]
 
 
@@ -340,16 +429,20 @@ async def bad_and_good(open_client, **serve_options):
     observer = await open_client(server, "observer")
     await mallory.join("lobby")
     await observer.join("lobby")
-    assert await events(mallory, 1) == [presence("lobby", "join", "observer",
-                                                 ["mallory", "observer"])]
+    assert await events(mallory, 1) == [
+        presence("lobby", "join", "observer", ["mallory", "observer"])
+    ]
     assert rooms.publish("lobby", "before") == 1
     assert bodies(await events(mallory, 1)) == [("server", "before")]
     assert bodies(await events(observer, 1)) == [("server", "before")]
     yield server, rooms, mallory, observer
 
 
-@pytest.mark.parametrize(("frame", "code", "path", "request_id", "re"),
-                         [row[1:] for row in WIRE_ROWS], ids=[row[0] for row in WIRE_ROWS])
+@pytest.mark.parametrize(
+    ("frame", "code", "path", "request_id", "re"),
+    [row[1:] for row in WIRE_ROWS],
+    ids=[row[0] for row in WIRE_ROWS],
+)
 async def test_bad_frame_gets_an_error_and_the_connection_stays_usable(
     open_client, frame, code, path, request_id, re
 ):
@@ -400,8 +493,9 @@ async def test_message_over_the_size_limit_closes_1009(open_client):
         assert await mallory.publish("lobby", "x" * 900) == 2  # under the limit: fine
         assert bodies(await events(observer, 1)) == [("mallory", "x" * 900)]
         assert bodies(await events(mallory, 1)) == [("mallory", "x" * 900)]
-        await mallory.connection.send(json.dumps(
-            {"type": "publish", "id": 99, "room": "lobby", "data": {"body": "x" * 2000}}))
+        await mallory.connection.send(
+            json.dumps({"type": "publish", "id": 99, "room": "lobby", "data": {"body": "x" * 2000}})
+        )
         with pytest.raises(wsnb.WsnbError, match="closed"):
             await mallory.next_event(timeout=TIMEOUT)
         assert mallory.connection.close_code == 1009
@@ -430,8 +524,10 @@ async def test_lone_surrogate_gets_an_error_not_a_dead_connection(open_client, c
         try:
             await mallory.publish("lobby", "after")
         except wsnb.WsnbError:
-            pytest.fail(f"the server closed the connection with "
-                        f"{mallory.connection.close_code} instead of answering an error")
+            pytest.fail(
+                f"the server closed the connection with "
+                f"{mallory.connection.close_code} instead of answering an error"
+            )
         assert bodies(await messages(observer, 1)) == [("mallory", "after")]
 
 
@@ -441,14 +537,16 @@ async def test_lone_surrogate_body_does_not_poison_the_room(open_client, caplog)
     caplog.set_level(logging.CRITICAL, logger="websockets")
     async with bad_and_good(open_client) as (server, rooms, mallory, observer):
         await mallory.connection.send(SURROGATE_BODY)
-        await wait_until(lambda: mallory.connection.close_code is not None
-                         or mallory.pending_events > 0)
+        await wait_until(
+            lambda: mallory.connection.close_code is not None or mallory.pending_events > 0
+        )
         newcomer = await open_client(server, "newcomer")
         try:
             reply = await newcomer.join("lobby")
         except wsnb.WsnbError:
-            pytest.fail(f"joining the room closed the newcomer with "
-                        f"{newcomer.connection.close_code}")
+            pytest.fail(
+                f"joining the room closed the newcomer with {newcomer.connection.close_code}"
+            )
         assert reply["members"][-1] == "newcomer"
         assert rooms.publish("lobby", "still working") >= 2
         while bodies(await messages(observer, 1)) != [("server", "still working")]:
@@ -477,8 +575,10 @@ async def test_server_side_publish_and_queries(open_client):
     assert rooms.history("lobby") == got
     assert rooms.history("lobby", since=1) == got[1:]
     assert await ada.history("lobby") == got
-    assert await ada.rooms() == [{"room": "lobby", "members": 2, "seq": 2},
-                                 {"room": "news", "members": 0, "seq": 1}]
+    assert await ada.rooms() == [
+        {"room": "lobby", "members": 2, "seq": 2},
+        {"room": "news", "members": 0, "seq": 1},
+    ]
     assert "2 rooms, 2 connections" in repr(rooms)
     await assert_no_events(ada)
 

@@ -263,9 +263,7 @@ async def test_hostile_client_gets_documented_response(row, caplog):
         assert server.state == "serving"
         async with authenticated(server, "other-token") as newcomer:
             await assert_echoes(newcomer, "a new client is served too")
-    errors = [
-        f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.ERROR
-    ]
+    errors = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == []
 
 
@@ -328,8 +326,15 @@ def compare_calls(monkeypatch):
 
 @pytest.mark.parametrize(
     ("candidate", "user"),
-    [("t-first", "ada"), ("t-middle", "bob"), ("t-last", "cy"), ("nope", None),
-     ("", None), ("t-firs", None), ("t-first-and-more", None)],
+    [
+        ("t-first", "ada"),
+        ("t-middle", "bob"),
+        ("t-last", "cy"),
+        ("nope", None),
+        ("", None),
+        ("t-firs", None),
+        ("t-first-and-more", None),
+    ],
     ids=["first", "middle", "last", "none", "empty", "prefix", "extension"],
 )
 def test_token_checker_compares_every_known_token(compare_calls, candidate, user):
@@ -367,6 +372,7 @@ def test_token_checker_never_raises_on_a_str_that_is_not_utf8_encodable():
 
 async def test_first_message_auth_accepts_a_check_function():
     """``tokens`` may be a function token -> user (or None)."""
+
     def check(token):
         return "fn-user" if token == "from-a-function" else None
 
@@ -392,8 +398,13 @@ async def bearer_server():
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer "},
-     {"Authorization": "Basic czNjcmV0"}, {"Authorization": "s3cret"}],
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Basic czNjcmV0"},
+        {"Authorization": "s3cret"},
+    ],
     ids=["no-header", "wrong-token", "empty-token", "other-scheme", "no-scheme"],
 )
 async def test_bearer_auth_refuses_with_401_and_www_authenticate(bearer_server, headers):
@@ -434,9 +445,9 @@ async def test_basic_auth_reexport_refuses_then_admits():
             pass
     assert info.value.response.status_code == 401
 
-    assert await wsnb.exchange(
-        server.url.replace("ws://", "ws://ada:pw@"), [], replies=1
-    ) == ["ada"]
+    assert await wsnb.exchange(server.url.replace("ws://", "ws://ada:pw@"), [], replies=1) == [
+        "ada"
+    ]
 
 
 # -- d. require_subprotocol -------------------------------------------------------------------
@@ -518,13 +529,22 @@ async def test_chain_runs_all_checks_in_order_when_all_pass():
         (["sync_refuse", "async_refuse"], 401, ["sync_refuse"]),
         (["async_refuse", "sync_refuse"], 403, ["async_refuse"]),
     ],
-    ids=["async-refusal-after-sync-pass", "sync-refusal-after-async-pass",
-         "sync-refusal-first", "async-refusal-first"],
+    ids=[
+        "async-refusal-after-sync-pass",
+        "sync-refusal-after-async-pass",
+        "sync-refusal-first",
+        "async-refusal-first",
+    ],
 )
 async def test_chain_first_refusal_wins_and_stops(order, status, ran):
     calls: list[str] = []
-    checks = dict(zip(["sync_ok", "async_ok", "sync_refuse", "async_refuse"],
-                      recording_checks(calls), strict=True))
+    checks = dict(
+        zip(
+            ["sync_ok", "async_ok", "sync_refuse", "async_refuse"],
+            recording_checks(calls),
+            strict=True,
+        )
+    )
     server = await wsnb.serve(wsnb.echo, process_request=wsnb.chain(*(checks[n] for n in order)))
     assert await handshake_status(server) == ("http", status)
     assert calls == ran
@@ -558,11 +578,15 @@ async def shout(ws):
 
 
 async def inspect_request(ws):
-    await ws.send(json.dumps({
-        "path": ws.request.path,
-        "probe": ws.request.headers.get("X-Probe"),
-        "remote": list(ws.remote_address[:2]),
-    }))
+    await ws.send(
+        json.dumps(
+            {
+                "path": ws.request.path,
+                "probe": ws.request.headers.get("X-Probe"),
+                "remote": list(ws.remote_address[:2]),
+            }
+        )
+    )
 
 
 @pytest.fixture

@@ -46,8 +46,7 @@ def chaos_seed() -> int:
     return int(seed) if seed else random.randrange(2**32)
 
 
-async def collect(sub: wsnb.Subscriber, count: int, events: list[dict[str, Any]],
-                  ctx: str) -> None:
+async def collect(sub: wsnb.Subscriber, count: int, events: list[dict[str, Any]], ctx: str) -> None:
     """Read events until ``count`` messages arrived; stop early at a 'lost' (a failure)."""
     messages = 0
     while messages < count:
@@ -56,7 +55,8 @@ async def collect(sub: wsnb.Subscriber, count: int, events: list[dict[str, Any]]
         except TimeoutError:
             raise AssertionError(
                 f"nothing for 10 s after {messages} of {count} messages "
-                f"(last: {events[-1:]}, {sub!r}, {sub.stats}) {ctx}") from None
+                f"(last: {events[-1:]}, {sub!r}, {sub.stats}) {ctx}"
+            ) from None
         events.append(event)
         if event["type"] == "lost":
             return
@@ -84,8 +84,15 @@ class Chaos:
     each restart, really hits every one of the ``subscribers``.
     """
 
-    def __init__(self, server: wsnb.Server, rnd: random.Random, count: int,
-                 drops: int, restarts: int, subscribers: int = 1) -> None:
+    def __init__(
+        self,
+        server: wsnb.Server,
+        rnd: random.Random,
+        count: int,
+        drops: int,
+        restarts: int,
+        subscribers: int = 1,
+    ) -> None:
         self.server = server
         self.subscribers = subscribers
         points = rnd.sample(range(1, count * 9 // 10), drops + restarts)
@@ -175,8 +182,10 @@ async def test_chaos_every_message_exactly_once_in_order_across_drops_and_restar
     assert lost == [], ctx
     assert (chaos.dropped, chaos.restarted) == (20, 2), ctx
     # The last cut may come after the last message: let the subscriber come back.
-    await until(lambda: sub.stats.reconnects >= chaos.dropped + chaos.restarted,
-                f"one reconnection per cut {sub.stats} {ctx}")
+    await until(
+        lambda: sub.stats.reconnects >= chaos.dropped + chaos.restarted,
+        f"one reconnection per cut {sub.stats} {ctx}",
+    )
     stats = sub.stats
     assert stats.reconnects >= 20, (stats, ctx)
     assert stats.delivered == CHAOS_MESSAGES, (stats, ctx)
@@ -207,8 +216,10 @@ async def test_chaos_two_subscribers_in_two_rooms_each_get_their_room_once_in_or
 
     events: dict[str, list[dict[str, Any]]] = {"lobby": [], "news": []}
     loop = asyncio.get_running_loop()
-    readers = [loop.create_task(collect(sub, len(expected[room]), events[room], ctx))
-               for room, sub in (("lobby", lobby), ("news", news))]
+    readers = [
+        loop.create_task(collect(sub, len(expected[room]), events[room], ctx))
+        for room, sub in (("lobby", lobby), ("news", news))
+    ]
     await publish_numbers(rooms, chaos, plan)
     await asyncio.gather(*readers)
 
@@ -218,8 +229,10 @@ async def test_chaos_two_subscribers_in_two_rooms_each_get_their_room_once_in_or
         assert bodies(events[room]) == expected[room], (room, ctx)
         assert sub.stats.delivered == len(expected[room]), (room, sub.stats, ctx)
         assert sub.stats.losses == 0, (room, sub.stats, ctx)
-        await until(lambda sub=sub: sub.stats.reconnects >= chaos.dropped + chaos.restarted,
-                    f"one reconnection per cut {room} {sub.stats} {ctx}")
+        await until(
+            lambda sub=sub: sub.stats.reconnects >= chaos.dropped + chaos.restarted,
+            f"one reconnection per cut {room} {sub.stats} {ctx}",
+        )
 
     await lobby.close()
     await news.close()
@@ -294,8 +307,7 @@ async def test_history_forgotten_under_a_live_connection_is_reported_too():
     await sub.next(timeout=5)
     rooms.forget_history()
     rooms.publish("lobby", "new")
-    assert await sub.next(timeout=5) == {"type": "lost", "room": "lobby",
-                                         "reason": "epoch_changed"}
+    assert await sub.next(timeout=5) == {"type": "lost", "room": "lobby", "reason": "epoch_changed"}
     assert (await sub.next(timeout=5))["data"]["body"] == "new"
     assert sub.stats.losses == 1
     await sub.close()
@@ -358,8 +370,7 @@ async def test_a_full_offline_buffer_rejects_the_next_message():
 async def test_a_full_offline_buffer_with_drop_oldest_keeps_the_newest():
     rooms = wsnb.Rooms()
     server = await wsnb.serve(rooms, name="rooms")
-    sub = await wsnb.subscribe(server, ["lobby"], name="sub", buffer_size=3,
-                               overflow="drop_oldest")
+    sub = await wsnb.subscribe(server, ["lobby"], name="sub", buffer_size=3, overflow="drop_oldest")
     port = server.port
     await server.stop()
     await until(lambda: sub.state == "reconnecting", "the subscriber notices the server left")
@@ -383,8 +394,7 @@ async def test_drop_oldest_never_drops_a_newer_message_in_place_of_one_in_flight
     """
     rooms = wsnb.Rooms()
     server = await wsnb.serve(rooms, name="rooms")
-    sub = await wsnb.subscribe(server, ["lobby"], name="sub", buffer_size=3,
-                               overflow="drop_oldest")
+    sub = await wsnb.subscribe(server, ["lobby"], name="sub", buffer_size=3, overflow="drop_oldest")
     held: list[tuple[Any, ...]] = []
     broadcast = rooms.hub.broadcast
     monkeypatch.setattr(rooms.hub, "broadcast", lambda *args, **kwargs: held.append(args))
@@ -417,8 +427,11 @@ async def test_a_publish_the_server_refuses_does_not_block_the_ones_after_it():
     except wsnb.WsnbError:
         pass  # refusing at once is fine
     sub.publish("lobby", "after")
-    await until(lambda: "after" in bodies(rooms.history("lobby")),
-                "a message for the subscriber's own room is published", timeout=3)
+    await until(
+        lambda: "after" in bodies(rooms.history("lobby")),
+        "a message for the subscriber's own room is published",
+        timeout=3,
+    )
     await sub.close()
 
 
@@ -458,8 +471,10 @@ async def test_timeline_records_drop_retry_connect_open_across_a_restart():
     mark = len(sub.timeline)
 
     server = await wsnb.faults.restart(server, downtime=0.1)
-    await until(lambda: any(e == "open" for _, e, _ in sub.timeline[mark:]),
-                "the subscriber reopens after the restart")
+    await until(
+        lambda: any(e == "open" for _, e, _ in sub.timeline[mark:]),
+        "the subscriber reopens after the restart",
+    )
     events = [e for _, e, _ in sub.timeline[mark:]]
     assert events[0] == "dropped"
     assert "retry" in events
@@ -574,8 +589,11 @@ async def test_close_while_reconnecting_leaves_no_task_behind():
     await until(lambda: any(e == "retry" for _, e, _ in sub.timeline), "a retry is planned")
     await sub.close()
     assert sub.state == "closed"
-    await until(lambda: asyncio.all_tasks() - before - {asyncio.current_task()} == set(),
-                "every task the subscriber started ends", timeout=5)
+    await until(
+        lambda: asyncio.all_tasks() - before - {asyncio.current_task()} == set(),
+        "every task the subscriber started ends",
+        timeout=5,
+    )
 
 
 async def test_stop_all_closes_subscribers_too():
@@ -606,8 +624,11 @@ async def test_a_refused_room_makes_subscribe_raise_instead_of_hanging():
     assert raised.value.code == "unknown_room"
     # It gave up: no reconnection loop left running against the server.
     await until(lambda: server.connections == [], "the refused subscriber disconnects")
-    await until(lambda: asyncio.all_tasks() - before - {asyncio.current_task()} == set(),
-                "the refused subscriber's tasks end", timeout=5)
+    await until(
+        lambda: asyncio.all_tasks() - before - {asyncio.current_task()} == set(),
+        "the refused subscriber's tasks end",
+        timeout=5,
+    )
 
 
 async def test_a_refused_room_among_good_ones_is_refused_too():

@@ -79,8 +79,12 @@ class BrowserChat:
         # the id of an old output still on the page.
         element = f"wsnb-chat-{secrets.token_hex(8)}"
         attributes: dict[str, Any] = {
-            "id": element, "class": "wsnb-chat", "data-url": self.url,
-            "data-room": self.room, "data-name": self.name, "data-state": "loading",
+            "id": element,
+            "class": "wsnb-chat",
+            "data-url": self.url,
+            "data-room": self.room,
+            "data-name": self.name,
+            "data-state": "loading",
         }
         opening = " ".join(f'{key}="{escape(str(value))}"' for key, value in attributes.items())
         return (

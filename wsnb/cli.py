@@ -35,8 +35,11 @@ from .rooms import Rooms
 
 __all__ = ["main"]
 
-SERVERS = {"echo": "echo every message back", "hub": "relay every message to the other clients",
-           "rooms": "chat rooms on docs/protocol.md"}
+SERVERS = {
+    "echo": "echo every message back",
+    "hub": "relay every message to the other clients",
+    "rooms": "chat rooms on docs/protocol.md",
+}
 
 COMMANDS = """commands (rooms protocol; anything else is sent as typed):
   /name NAME           say hello with a name
@@ -68,8 +71,10 @@ async def _serve(kind: str, host: str, port: int) -> None:
     try:
         server = await serve(_handler(kind), kind, host, port)
     except PortInUseError:
-        raise CliError(f"port {port} on {host} is already in use; pick another with --port "
-                       "(or --port 0 for a free one)") from None
+        raise CliError(
+            f"port {port} on {host} is already in use; pick another with --port "
+            "(or --port 0 for a free one)"
+        ) from None
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     print(f"wsnb: serving {kind} on {server.url} (Ctrl-C to stop)", flush=True)
@@ -87,8 +92,9 @@ def _frame(line: str, next_id: int) -> str:
         room, _, text = rest.strip().partition(" ")
         if not room or not text.strip():
             raise CliError(f"unknown command {line!r}\n{COMMANDS}")
-        return json.dumps({"type": "publish", "id": next_id, "room": room,
-                           "data": {"body": text.strip()}})
+        return json.dumps(
+            {"type": "publish", "id": next_id, "room": room, "data": {"body": text.strip()}}
+        )
     try:
         words = shlex.split(line[1:]) if line.strip() != "/" else [""]
     except ValueError as exc:
@@ -124,8 +130,10 @@ def _render(message: str | bytes) -> str:
         return f"[{frame.get('room')} #{frame.get('seq')}] {data.get('from')}: {text}"
     if isinstance(frame, dict) and frame.get("type") == "presence":
         data = frame.get("data", {})
-        return (f"[{frame.get('room')}] {data.get('name')} {data.get('event')}s; "
-                f"members: {', '.join(data.get('members', []))}")
+        return (
+            f"[{frame.get('room')}] {data.get('name')} {data.get('event')}s; "
+            f"members: {', '.join(data.get('members', []))}"
+        )
     return "< " + json.dumps(frame, indent=2, ensure_ascii=False).replace("\n", "\n  ")
 
 
@@ -133,8 +141,9 @@ async def _connect(url: str, linger: float) -> None:
     try:
         ws = await connect(url, open_timeout=5)
     except ConnectionRefusedError:
-        raise CliError(f"cannot connect to {url}: connection refused (is a server "
-                       "listening there?)") from None
+        raise CliError(
+            f"cannot connect to {url}: connection refused (is a server listening there?)"
+        ) from None
     except (OSError, TimeoutError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise CliError(f"cannot connect to {url}: {reason}") from None
@@ -142,8 +151,11 @@ async def _connect(url: str, linger: float) -> None:
         raise CliError(f"not a WebSocket URL: {exc.uri}") from None
     except InvalidHandshake as exc:
         raise CliError(f"{url} refused the connection: {exc}") from None
-    print(f"wsnb: connected to {url}; type messages, /help for commands, Ctrl-D to quit",
-          file=sys.stderr, flush=True)
+    print(
+        f"wsnb: connected to {url}; type messages, /help for commands, Ctrl-D to quit",
+        file=sys.stderr,
+        flush=True,
+    )
 
     async def show_arrivals() -> None:
         with contextlib.suppress(ConnectionClosed):
@@ -158,6 +170,7 @@ async def _connect(url: str, linger: float) -> None:
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         readline = reader.readline
     except ValueError:  # a regular file (connect URL < commands.txt) is not a pipe
+
         async def readline_in_thread() -> bytes:
             return await asyncio.to_thread(sys.stdin.buffer.readline)
 
@@ -187,45 +200,72 @@ async def _connect(url: str, linger: float) -> None:
         await ws.close()
         await printer
     if ws.close_code not in (1000, 1001, None):
-        print(f"wsnb: closed by the server: {ws.close_code} {ws.close_reason}",
-              file=sys.stderr, flush=True)
+        print(
+            f"wsnb: closed by the server: {ws.close_code} {ws.close_reason}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _check(notebooks: Sequence[str], extra: Sequence[str]) -> int:
     with as_file(files("wsnb").joinpath("nbval_sanitize.cfg")) as sanitize:
-        command = [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env",
-                   f"--nbval-sanitize-with={sanitize}", "--nbval-cell-timeout=120",
-                   "-p", "no:cacheprovider", "-p", "no:asyncio", *extra, *notebooks]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval",
+            "--nbval-current-env",
+            f"--nbval-sanitize-with={sanitize}",
+            "--nbval-cell-timeout=120",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:asyncio",
+            *extra,
+            *notebooks,
+        ]
         return subprocess.call(command)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m wsnb", description="WebSocket servers, clients and notebook checks.")
+        prog="python -m wsnb", description="WebSocket servers, clients and notebook checks."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve_cmd = commands.add_parser(
-        "serve", help="run a server until Ctrl-C",
+        "serve",
+        help="run a server until Ctrl-C",
         description="Run a wsnb server until Ctrl-C (or SIGTERM), then stop cleanly.",
         epilog="\n".join(f"  {name:6} {what}" for name, what in SERVERS.items()),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve_cmd.add_argument("kind", choices=list(SERVERS), help="which server")
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, default=8765, help="port (8765; 0: a free one)")
 
     connect_cmd = commands.add_parser(
-        "connect", help="an interactive client",
+        "connect",
+        help="an interactive client",
         description="Send what you type; print what arrives (JSON pretty-printed).",
-        epilog=COMMANDS, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=COMMANDS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     connect_cmd.add_argument("url", help="ws:// or wss:// URL")
-    connect_cmd.add_argument("--linger", type=float, default=1.0,
-                             help="seconds to wait for replies once input ends (1.0)")
+    connect_cmd.add_argument(
+        "--linger",
+        type=float,
+        default=1.0,
+        help="seconds to wait for replies once input ends (1.0)",
+    )
 
     check_cmd = commands.add_parser(
-        "check", help="run notebooks strictly, as wsnb's CI does",
+        "check",
+        help="run notebooks strictly, as wsnb's CI does",
         description="Execute notebooks with nbval in strict mode (stored outputs must "
         "reproduce) using wsnb's sanitize rules for ports, URLs, timings and object ids. "
-        "Arguments after the notebooks go to pytest.")
+        "Arguments after the notebooks go to pytest.",
+    )
     check_cmd.add_argument("notebooks", nargs="+", help="notebooks (or folders) to check")
     return parser
 

@@ -44,8 +44,9 @@ async def restart(server: Server, downtime: float = 0.0) -> Server:
     await server.stop()
     if downtime:
         await asyncio.sleep(downtime)
-    return await serve(server.handler, server.name, server.host or "127.0.0.1", server.port,
-                       **server.options)
+    return await serve(
+        server.handler, server.name, server.host or "127.0.0.1", server.port, **server.options
+    )
 
 
 def stall(connection: Connection) -> None:

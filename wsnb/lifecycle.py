@@ -329,9 +329,7 @@ async def serve(
     name = name or _default_name(handler)
     for previous in _registry.clashing(name, host, port):
         await previous._stop_from_any_loop()
-    server = await Server._start(
-        handler, name, host, port, {"compression": compression, **options}
-    )
+    server = await Server._start(handler, name, host, port, {"compression": compression, **options})
     _registry.add(server)
     return server
 
@@ -349,8 +347,9 @@ class ThreadedServer:
             print(wsnb.exchange_sync(server.url, ["hi"]))
     """
 
-    def __init__(self, handler: Handler, name: str, host: str | None, port: int,
-                 options: dict[str, Any]) -> None:
+    def __init__(
+        self, handler: Handler, name: str, host: str | None, port: int, options: dict[str, Any]
+    ) -> None:
         self.name = name
         self.host = host
         self._lock = threading.Lock()

@@ -46,10 +46,12 @@ def rate_limited(messages_per_second: float, burst: int | None = None) -> type[S
         async def recv(self, decode: bool | None = None) -> Data:  # type: ignore[override]
             message = await super().recv(decode)
             if not self.rate_limit.take():
-                closing = asyncio.ensure_future(self.close(
-                    RATE_LIMITED,
-                    f"rate limit exceeded: {messages_per_second:g} messages/s, burst {allowed}",
-                ))
+                closing = asyncio.ensure_future(
+                    self.close(
+                        RATE_LIMITED,
+                        f"rate limit exceeded: {messages_per_second:g} messages/s, burst {allowed}",
+                    )
+                )
                 try:
                     # Discard the backlog: while more than max_queue messages wait,
                     # websockets stops reading, and the client's close frame could

@@ -64,16 +64,23 @@ class RoomView:
         return f"<wsnb.RoomView {self.name!r} members={self.members} seq={self.seq}>"
 
     def _repr_html_(self) -> str:
-        recent = self.history()[-self.shown:]
+        recent = self.history()[-self.shown :]
         rows = [
-            (m["seq"], time.strftime("%H:%M:%S", time.localtime(m["data"]["time"])),
-             m["data"]["from"], _body_text(m["data"]["body"]))
+            (
+                m["seq"],
+                time.strftime("%H:%M:%S", time.localtime(m["data"]["time"])),
+                m["data"]["from"],
+                _body_text(m["data"]["body"]),
+            )
             for m in recent
         ]
         return html_card(
             f"room {self.name}",
-            [("members", ", ".join(self.members) or "nobody"), ("messages", self.seq),
-             ("epoch", self.epoch)],
+            [
+                ("members", ", ".join(self.members) or "nobody"),
+                ("messages", self.seq),
+                ("epoch", self.epoch),
+            ],
             extra=html_table(["seq", "time", "from", "message"], rows),
         )
 
@@ -166,9 +173,12 @@ class Rooms:
         return f"<wsnb.Rooms {len(self.names())} rooms, {self.hub.count} connections>"
 
     def _repr_html_(self) -> str:
-        rows = [(name, len(self.members(name)), self.core.room(name).history.last_seq)
-                for name in self.names()]
+        rows = [
+            (name, len(self.members(name)), self.core.room(name).history.last_seq)
+            for name in self.names()
+        ]
         return html_card(
-            "wsnb.Rooms", [("connections", self.hub.count), ("rooms", len(rows))],
+            "wsnb.Rooms",
+            [("connections", self.hub.count), ("rooms", len(rows))],
             extra=html_table(["room", "members", "messages"], rows),
         )

@@ -259,8 +259,9 @@ class Subscriber:
             yield delay
 
     async def _run(self) -> None:
-        connections = connect(self.url, reconnect_delays=self._recorded_delays,
-                              **self._connect_options).__aiter__()
+        connections = connect(
+            self.url, reconnect_delays=self._recorded_delays, **self._connect_options
+        ).__aiter__()
         # Close websockets' reconnecting generator here, not in a later loop turn.
         async with contextlib.aclosing(connections):  # type: ignore[type-var]
             await self._run_connections(connections)
@@ -319,7 +320,8 @@ class Subscriber:
                 self._apply(event["room"], step, replayed=False)
                 if step.fetch_since is not None:
                     fill = asyncio.get_running_loop().create_task(
-                        self._fill_gap(client, event["room"], step.fetch_since))
+                        self._fill_gap(client, event["room"], step.fetch_since)
+                    )
                     fills.add(fill)
                     fill.add_done_callback(fills.discard)
         finally:
@@ -378,16 +380,19 @@ class Subscriber:
     # Display -----------------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        return (f"<wsnb.Subscriber {self.url} {self._state} rooms={self.rooms} "
-                f"delivered={self.stats.delivered} reconnects={self.stats.reconnects}>")
+        return (
+            f"<wsnb.Subscriber {self.url} {self._state} rooms={self.rooms} "
+            f"delivered={self.stats.delivered} reconnects={self.stats.reconnects}>"
+        )
 
     def _repr_html_(self) -> str:
         rows = [(room, epoch or "", seq) for room, (epoch, seq) in self.positions.items()]
         fields = [("url", self.url), ("state", self._state)] + [
             (name, getattr(self.stats, name)) for name in SubscriberStats.__dataclass_fields__
         ]
-        return html_card("wsnb.Subscriber", fields,
-                         extra=html_table(["room", "epoch", "last seq"], rows))
+        return html_card(
+            "wsnb.Subscriber", fields, extra=html_table(["room", "epoch", "last seq"], rows)
+        )
 
 
 async def subscribe(

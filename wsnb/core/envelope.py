@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "Envelope", "ProtocolError", "ErrorCode", "parse_envelope", "json_kind", "MAX_TYPE_LENGTH",
+    "Envelope",
+    "ProtocolError",
+    "ErrorCode",
+    "parse_envelope",
+    "json_kind",
+    "MAX_TYPE_LENGTH",
 ]
 
 #: A message type longer than this is refused (``too_long``).
@@ -162,11 +167,7 @@ def _plainly_sendable(text: str) -> bool:
     Lone surrogates come only from ``\\u`` escapes or non-ASCII text, and
     nesting deeper than MAX_DEPTH needs more than MAX_DEPTH brackets.
     """
-    return (
-        text.isascii()
-        and "\\u" not in text
-        and text.count("[") + text.count("{") <= MAX_DEPTH
-    )
+    return text.isascii() and "\\u" not in text and text.count("[") + text.count("{") <= MAX_DEPTH
 
 
 def parse_envelope(raw: str | bytes) -> Envelope:
@@ -212,24 +213,39 @@ def parse_envelope(raw: str | bytes) -> Envelope:
         )
     request_type = value.get("type")
     if request_type is None:
-        raise ProtocolError(ErrorCode.MISSING_FIELD, "'type' is required", path="type",
-                            request_id=request_id)
+        raise ProtocolError(
+            ErrorCode.MISSING_FIELD, "'type' is required", path="type", request_id=request_id
+        )
     if not isinstance(request_type, str):
-        raise ProtocolError(ErrorCode.WRONG_TYPE,
-                            f"'type' must be a string, not {json_kind(request_type)}",
-                            path="type", request_id=request_id)
+        raise ProtocolError(
+            ErrorCode.WRONG_TYPE,
+            f"'type' must be a string, not {json_kind(request_type)}",
+            path="type",
+            request_id=request_id,
+        )
     if len(request_type) > MAX_TYPE_LENGTH:
-        raise ProtocolError(ErrorCode.TOO_LONG,
-                            f"'type' is longer than {MAX_TYPE_LENGTH} characters",
-                            path="type", request_id=request_id)
+        raise ProtocolError(
+            ErrorCode.TOO_LONG,
+            f"'type' is longer than {MAX_TYPE_LENGTH} characters",
+            path="type",
+            request_id=request_id,
+        )
     room = value.get("room")
     if room is not None and not isinstance(room, str):
-        raise ProtocolError(ErrorCode.WRONG_TYPE,
-                            f"'room' must be a string, not {json_kind(room)}",
-                            path="room", request_id=request_id, request_type=request_type)
+        raise ProtocolError(
+            ErrorCode.WRONG_TYPE,
+            f"'room' must be a string, not {json_kind(room)}",
+            path="room",
+            request_id=request_id,
+            request_type=request_type,
+        )
     data = value.get("data", {})
     if not isinstance(data, dict):
-        raise ProtocolError(ErrorCode.WRONG_TYPE,
-                            f"'data' must be an object, not {json_kind(data)}",
-                            path="data", request_id=request_id, request_type=request_type)
+        raise ProtocolError(
+            ErrorCode.WRONG_TYPE,
+            f"'data' must be an object, not {json_kind(data)}",
+            path="data",
+            request_id=request_id,
+            request_type=request_type,
+        )
     return Envelope(type=request_type, id=request_id, room=room, data=data)

@@ -86,7 +86,7 @@ class History:
         """
         start = max(0, seq - self.first_seq + 1)
         messages = list(self._messages)[start:]
-        return messages if limit is None else messages[max(0, len(messages) - limit):]
+        return messages if limit is None else messages[max(0, len(messages) - limit) :]
 
     def replay(self, epoch: str, seq: int) -> Replay:
         """Decide what a client that last saw ``seq`` in ``epoch`` should get: all or nothing."""

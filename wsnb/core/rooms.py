@@ -84,9 +84,7 @@ def _check_text(envelope: Envelope, value: Any, path: str, limit: int) -> str:
     if not value.strip():
         raise envelope.fail(ErrorCode.INVALID_VALUE, f"'{path}' must not be empty", path)
     if len(value) > limit:
-        raise envelope.fail(
-            ErrorCode.TOO_LONG, f"'{path}' is longer than {limit} characters", path
-        )
+        raise envelope.fail(ErrorCode.TOO_LONG, f"'{path}' is longer than {limit} characters", path)
     if not value.isprintable():
         raise envelope.fail(
             ErrorCode.INVALID_VALUE, f"'{path}' must not contain control characters", path
@@ -211,8 +209,9 @@ class RoomsCore(Generic[K]):
     def _hello(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
         if envelope.data.get("name") is None:
             raise envelope.fail(ErrorCode.MISSING_FIELD, "'data.name' is required", "data.name")
-        name = _check_text(envelope, envelope.data.get("name"), "data.name",
-                           self.limits.max_name_length)
+        name = _check_text(
+            envelope, envelope.data.get("name"), "data.name", self.limits.max_name_length
+        )
         old, member.name = member.name, name
         out = [Outgoing((key,), _reply(envelope, {"name": name}))]
         for room_name in member.rooms:
@@ -228,8 +227,9 @@ class RoomsCore(Generic[K]):
         if room is None and self.fixed_rooms:
             raise envelope.fail(ErrorCode.UNKNOWN_ROOM, f"there is no room {room_name!r}", "room")
         since = envelope.data.get("since")
-        history_size = _check_int(envelope, "data.history", minimum=0,
-                                  default=self.limits.join_history)
+        history_size = _check_int(
+            envelope, "data.history", minimum=0, default=self.limits.join_history
+        )
         resume = None if since is None else self._since(envelope, since)
         if room_name not in member.rooms and len(member.rooms) >= self.limits.max_rooms_per_member:
             raise envelope.fail(
@@ -239,8 +239,11 @@ class RoomsCore(Generic[K]):
             )
         if room is None:
             room = self._create_room(room_name)
-        data: dict[str, Any] = {"room": room_name, "epoch": room.history.epoch,
-                                "seq": room.history.last_seq}
+        data: dict[str, Any] = {
+            "room": room_name,
+            "epoch": room.history.epoch,
+            "seq": room.history.last_seq,
+        }
         if resume is not None:
             epoch, seq = resume
             replay = room.history.replay(epoch, seq)
@@ -264,8 +267,10 @@ class RoomsCore(Generic[K]):
     @commands.on("leave", needs_room=True)
     def _leave_command(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
         room = self._member_room(key, envelope)
-        return [Outgoing((key,), _reply(envelope, {"room": room.name})),
-                *self._leave(key, member, room.name)]
+        return [
+            Outgoing((key,), _reply(envelope, {"room": room.name})),
+            *self._leave(key, member, room.name),
+        ]
 
     @commands.on("publish", needs_room=True)
     def _publish_command(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
@@ -273,29 +278,44 @@ class RoomsCore(Generic[K]):
         if "body" not in envelope.data:
             raise envelope.fail(ErrorCode.MISSING_FIELD, "'data.body' is required", "data.body")
         message = self._publish(room, member.name, envelope.data["body"])
-        return [Outgoing((key,), _reply(envelope, {"room": room.name,
-                                                   "seq": message.message["seq"]})), message]
+        return [
+            Outgoing((key,), _reply(envelope, {"room": room.name, "seq": message.message["seq"]})),
+            message,
+        ]
 
     @commands.on("history", needs_room=True)
     def _history(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
         room = self._existing_room(envelope)
         since = _check_int(envelope, "data.since", minimum=0, default=0)
         limit = _check_int(envelope, "data.limit", minimum=1, default=None)
-        return [Outgoing((key,), _reply(envelope, {
-            "room": room.name, "epoch": room.history.epoch, "seq": room.history.last_seq,
-            "messages": room.history.since(since or 0, limit=limit),
-        }))]
+        return [
+            Outgoing(
+                (key,),
+                _reply(
+                    envelope,
+                    {
+                        "room": room.name,
+                        "epoch": room.history.epoch,
+                        "seq": room.history.last_seq,
+                        "messages": room.history.since(since or 0, limit=limit),
+                    },
+                ),
+            )
+        ]
 
     @commands.on("members", needs_room=True)
     def _members_command(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
         room = self._existing_room(envelope)
-        return [Outgoing((key,), _reply(envelope, {"room": room.name,
-                                                   "members": room.member_names()}))]
+        return [
+            Outgoing((key,), _reply(envelope, {"room": room.name, "members": room.member_names()}))
+        ]
 
     @commands.on("rooms")
     def _rooms_command(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
-        rooms = [{"room": r.name, "members": len(r.members), "seq": r.history.last_seq}
-                 for r in self._rooms.values()]
+        rooms = [
+            {"room": r.name, "members": len(r.members), "seq": r.history.last_seq}
+            for r in self._rooms.values()
+        ]
         return [Outgoing((key,), _reply(envelope, {"rooms": rooms}))]
 
     # Helpers ---------------------------------------------------------------------
@@ -324,35 +344,49 @@ class RoomsCore(Generic[K]):
     def _member_room(self, key: K, envelope: Envelope) -> Room[K]:
         room = self._existing_room(envelope)
         if key not in room.members:
-            raise envelope.fail(ErrorCode.NOT_A_MEMBER,
-                                f"join {room.name!r} before using it", "room")
+            raise envelope.fail(
+                ErrorCode.NOT_A_MEMBER, f"join {room.name!r} before using it", "room"
+            )
         return room
 
     def _since(self, envelope: Envelope, since: Any) -> tuple[str, int]:
         if not isinstance(since, dict):
-            raise envelope.fail(ErrorCode.WRONG_TYPE,
-                                f"'data.since' must be an object, not {json_kind(since)}",
-                                "data.since")
+            raise envelope.fail(
+                ErrorCode.WRONG_TYPE,
+                f"'data.since' must be an object, not {json_kind(since)}",
+                "data.since",
+            )
         for part in ("epoch", "seq"):
             if since.get(part) is None:
-                raise envelope.fail(ErrorCode.MISSING_FIELD, f"'data.since.{part}' is required",
-                                    f"data.since.{part}")
+                raise envelope.fail(
+                    ErrorCode.MISSING_FIELD,
+                    f"'data.since.{part}' is required",
+                    f"data.since.{part}",
+                )
         epoch = since.get("epoch")
         if not isinstance(epoch, str):
-            raise envelope.fail(ErrorCode.WRONG_TYPE, "'data.since.epoch' must be a string",
-                                "data.since.epoch")
+            raise envelope.fail(
+                ErrorCode.WRONG_TYPE, "'data.since.epoch' must be a string", "data.since.epoch"
+            )
         seq = since.get("seq")
         if isinstance(seq, bool) or not isinstance(seq, int):
-            raise envelope.fail(ErrorCode.WRONG_TYPE,
-                                "'data.since.seq' must be an integer", "data.since.seq")
+            raise envelope.fail(
+                ErrorCode.WRONG_TYPE, "'data.since.seq' must be an integer", "data.since.seq"
+            )
         if seq < 0:
-            raise envelope.fail(ErrorCode.INVALID_VALUE,
-                                "'data.since.seq' must be >= 0", "data.since.seq")
+            raise envelope.fail(
+                ErrorCode.INVALID_VALUE, "'data.since.seq' must be >= 0", "data.since.seq"
+            )
         return epoch, seq
 
     def _publish(self, room: Room[K], sender: str, body: Any) -> Outgoing[K]:
-        message = {"type": "message", "room": room.name, "epoch": room.history.epoch, "seq": 0,
-                   "data": {"from": sender, "body": body, "time": self._clock()}}
+        message = {
+            "type": "message",
+            "room": room.name,
+            "epoch": room.history.epoch,
+            "seq": 0,
+            "data": {"from": sender, "body": body, "time": self._clock()},
+        }
         room.history.append(message)
         return Outgoing(tuple(room.members), message)
 
@@ -362,8 +396,11 @@ class RoomsCore(Generic[K]):
         member.rooms.remove(room_name)
         return [self._presence(room, "leave", member.name, exclude=key)]
 
-    def _presence(self, room: Room[K], event: str, name: str, *, exclude: K,
-                  **extra: Any) -> Outgoing[K]:
+    def _presence(
+        self, room: Room[K], event: str, name: str, *, exclude: K, **extra: Any
+    ) -> Outgoing[K]:
         data = {"event": event, "name": name, **extra, "members": room.member_names()}
-        return Outgoing(tuple(k for k in room.members if k != exclude),
-                        {"type": "presence", "room": room.name, "data": data})
+        return Outgoing(
+            tuple(k for k in room.members if k != exclude),
+            {"type": "presence", "room": room.name, "data": data},
+        )
