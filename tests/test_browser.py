@@ -40,7 +40,7 @@ from playwright.async_api import Browser, async_playwright  # noqa: E402
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError  # noqa: E402
 
 import wsnb  # noqa: E402
-from wsnb.core import Limits  # noqa: E402
+from wsnb.core import RoomLimits  # noqa: E402
 
 CHROMIUM, WHY_NOT = find_chromium()
 if CHROMIUM is None:
@@ -240,7 +240,7 @@ async def test_the_page_reconnects_and_catches_up_exactly_once(browser: Browser)
 
 
 async def test_a_gap_older_than_the_history_is_announced(browser: Browser) -> None:
-    rooms = wsnb.Rooms(limits=Limits(history_size=5))
+    rooms = wsnb.Rooms(limits=RoomLimits(history_size=5))
     server = await serve_rooms(rooms)
     page = await open_chat(browser, server, "lobby", "ada")
     rooms.publish("lobby", "seen")

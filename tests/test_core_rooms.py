@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from wsnb.core import Limits, Outgoing, RoomsCore
+from wsnb.core import Outgoing, RoomLimits, RoomsCore
 from wsnb.json_messages import encode_json
 
 NOW = 1795494545.25
@@ -23,7 +23,10 @@ class Chat:
     """A RoomsCore with a fixed clock and predictable epochs (ep1, ep2... per room created)."""
 
     def __init__(
-        self, limits: Limits | None = None, rooms: list[str] | None = None, epoch_prefix: str = "ep"
+        self,
+        limits: RoomLimits | None = None,
+        rooms: list[str] | None = None,
+        epoch_prefix: str = "ep",
     ) -> None:
         counter = itertools.count(1)
         self.core: RoomsCore[str] = RoomsCore(
@@ -249,7 +252,7 @@ def test_join_history_override(history, expected):
 
 
 def test_join_history_default_follows_limits():
-    chat = Chat(Limits(join_history=2))
+    chat = Chat(RoomLimits(join_history=2))
     chat.connect("ada")
     chat.ok("ada", "join", "lobby")
     for i in range(5):
@@ -452,7 +455,7 @@ def test_server_side_publish_needs_no_member_and_creates_the_room():
 
 def test_history_query():
     """history: since (default 0) and limit; epoch and seq; no membership needed."""
-    chat = Chat(Limits(history_size=5))
+    chat = Chat(RoomLimits(history_size=5))
     chat.connect("ada", "bob")
     chat.ok("ada", "join", "lobby")
     for i in range(8):
@@ -540,7 +543,7 @@ def test_fixed_rooms_refuse_other_names():
 
 def resumable() -> tuple[Chat, list[dict[str, Any]]]:
     """lobby with history_size 5 and 8 messages published (1..8; 4..8 kept)."""
-    chat = Chat(Limits(history_size=5))
+    chat = Chat(RoomLimits(history_size=5))
     chat.connect("ada", "bob")
     chat.ok("ada", "join", "lobby")
     published = [chat.send("ada", "publish", "lobby", body=f"m{i}")[1].message for i in range(1, 9)]
@@ -587,7 +590,7 @@ def test_resume_not_recovered_gives_reason_and_recent_history(since, reason):
 def test_resume_against_a_new_server_is_epoch_changed():
     """A new process has new epochs: a client's old (epoch, seq) is not trusted."""
     old, _ = resumable()
-    new = Chat(Limits(history_size=5), epoch_prefix="new")
+    new = Chat(RoomLimits(history_size=5), epoch_prefix="new")
     new.connect("bob")
     data = new.ok("bob", "join", "lobby", since={"epoch": "ep1", "seq": 8})
     assert (data["recovered"], data["reason"], data["history"]) == (False, "epoch_changed", [])
@@ -748,7 +751,7 @@ def test_unparseable_input_is_one_error_to_the_sender(raw, code):
 
 def test_too_many_rooms():
     """Past max_rooms_per_member, join is too_many_rooms; rejoining or leaving first works."""
-    chat = Chat(Limits(max_rooms_per_member=2))
+    chat = Chat(RoomLimits(max_rooms_per_member=2))
     chat.connect("ada", "carol")
     chat.ok("carol", "join", "third")
     chat.ok("ada", "join", "lobby")
@@ -811,7 +814,7 @@ def test_refused_join_does_not_create_the_room(data):
 
 def test_too_many_rooms_does_not_create_the_room():
     """The too_many_rooms check also runs after the new room was created."""
-    chat = Chat(Limits(max_rooms_per_member=1))
+    chat = Chat(RoomLimits(max_rooms_per_member=1))
     chat.connect("ada")
     chat.ok("ada", "join", "lobby")
     out = chat.send("ada", "join", "second")

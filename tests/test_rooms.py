@@ -18,7 +18,7 @@ import pytest
 from helpers import stalled_client, wait_until
 
 import wsnb
-from wsnb.core import Limits
+from wsnb.core import RoomLimits
 
 TIMEOUT = 5.0
 
@@ -422,7 +422,7 @@ WIRE_ROWS = [
 @contextlib.asynccontextmanager
 async def bad_and_good(open_client, **serve_options):
     """A Rooms server with mallory and an observer in lobby; 'other' exists without them."""
-    rooms = wsnb.Rooms(limits=Limits(max_rooms_per_member=2))
+    rooms = wsnb.Rooms(limits=RoomLimits(max_rooms_per_member=2))
     server = await wsnb.serve(rooms, **serve_options)
     rooms.publish("other", "made by the server")
     mallory = await open_client(server, "mallory")

@@ -5,7 +5,7 @@ drops the subscriber's connection and restarts. Their seed is printed
 (``chaos seed: N``) and appears in every assertion message; replay a failure
 with ``WSNB_CHAOS_SEED=N pytest tests/test_subscriber.py -k chaos``.
 
-No timing is asserted: waits are bounded (``sub.next(timeout=...)``,
+No timing is asserted: waits are bounded (``sub.next_event(timeout=...)``,
 ``asyncio.timeout``) and only fail the test when something never happens.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 import wsnb
-from wsnb.core import Limits
+from wsnb.core import RoomLimits
 
 # Helpers (kept here: tests/helpers.py is shared and edited by others) ----------------
 
@@ -51,7 +51,7 @@ async def collect(sub: wsnb.Subscriber, count: int, events: list[dict[str, Any]]
     messages = 0
     while messages < count:
         try:
-            event = await sub.next(timeout=10)
+            event = await sub.next_event(timeout=10)
         except TimeoutError:
             raise AssertionError(
                 f"nothing for 10 s after {messages} of {count} messages "
@@ -163,7 +163,7 @@ async def test_chaos_every_message_exactly_once_in_order_across_drops_and_restar
     ctx = f"(chaos seed: {seed}; replay with WSNB_CHAOS_SEED={seed})"
     caplog.set_level(logging.WARNING)
     rnd = random.Random(seed)
-    rooms = wsnb.Rooms(limits=Limits(history_size=20_000))
+    rooms = wsnb.Rooms(limits=RoomLimits(history_size=20_000))
     server = await wsnb.serve(rooms, name="rooms")
     lost: list[dict[str, Any]] = []
     sub = await wsnb.subscribe(server, ["lobby"], name="sub", on_lost=lost.append)
@@ -205,7 +205,7 @@ async def test_chaos_two_subscribers_in_two_rooms_each_get_their_room_once_in_or
     ctx = f"(chaos seed: {seed}; replay with WSNB_CHAOS_SEED={seed})"
     caplog.set_level(logging.WARNING)
     rnd = random.Random(seed)
-    rooms = wsnb.Rooms(limits=Limits(history_size=20_000))
+    rooms = wsnb.Rooms(limits=RoomLimits(history_size=20_000))
     server = await wsnb.serve(rooms, name="rooms")
     lobby = await wsnb.subscribe(server, ["lobby"], name="ada")
     news = await wsnb.subscribe(server, ["news"], name="grace")
@@ -244,12 +244,12 @@ async def test_chaos_two_subscribers_in_two_rooms_each_get_their_room_once_in_or
 
 
 async def test_a_gap_older_than_the_history_is_reported_then_delivery_goes_on():
-    rooms = wsnb.Rooms(limits=Limits(history_size=50))
+    rooms = wsnb.Rooms(limits=RoomLimits(history_size=50))
     server = await wsnb.serve(rooms, name="rooms")
     lost: list[dict[str, Any]] = []
     sub = await wsnb.subscribe(server, ["lobby"], name="sub", on_lost=lost.append)
     rooms.publish("lobby", "before")
-    assert (await sub.next(timeout=5))["data"]["body"] == "before"
+    assert (await sub.next_event(timeout=5))["data"]["body"] == "before"
 
     port = server.port
     await server.stop()
@@ -257,13 +257,13 @@ async def test_a_gap_older_than_the_history_is_reported_then_delivery_goes_on():
         rooms.publish("lobby", i)
     server = await wsnb.serve(rooms, name="rooms", port=port)
 
-    event = await sub.next(timeout=10)
+    event = await sub.next_event(timeout=10)
     assert event == {"type": "lost", "room": "lobby", "reason": "gap_too_old"}
     assert lost == [event]  # on_lost was called with the same event
     # The rejoin happened (that is when the loss was found): new messages come in order.
     for i in range(200, 210):
         rooms.publish("lobby", i)
-    received = [await sub.next(timeout=5) for _ in range(10)]
+    received = [await sub.next_event(timeout=5) for _ in range(10)]
     assert bodies(received) == list(range(200, 210))
     assert [m["seq"] for m in received] == list(range(202, 212))
     assert sub.stats.losses == 1
@@ -278,7 +278,7 @@ async def test_history_forgotten_while_disconnected_is_reported_as_epoch_changed
     lost: list[dict[str, Any]] = []
     sub = await wsnb.subscribe(server, ["lobby"], name="sub", on_lost=lost.append)
     rooms.publish("lobby", "old")
-    first = await sub.next(timeout=5)
+    first = await sub.next_event(timeout=5)
     old_epoch = first["epoch"]
 
     port = server.port
@@ -286,11 +286,11 @@ async def test_history_forgotten_while_disconnected_is_reported_as_epoch_changed
     rooms.forget_history()
     server = await wsnb.serve(rooms, name="rooms", port=port)
 
-    event = await sub.next(timeout=10)
+    event = await sub.next_event(timeout=10)
     assert event == {"type": "lost", "room": "lobby", "reason": "epoch_changed"}
     assert lost == [event]
     rooms.publish("lobby", "new")
-    message = await sub.next(timeout=5)
+    message = await sub.next_event(timeout=5)
     assert message["data"]["body"] == "new"
     assert message["epoch"] == rooms.room("lobby").epoch != old_epoch
     assert message["seq"] == 1
@@ -304,11 +304,15 @@ async def test_history_forgotten_under_a_live_connection_is_reported_too():
     server = await wsnb.serve(rooms, name="rooms")
     sub = await wsnb.subscribe(server, ["lobby"], name="sub")
     rooms.publish("lobby", "old")
-    await sub.next(timeout=5)
+    await sub.next_event(timeout=5)
     rooms.forget_history()
     rooms.publish("lobby", "new")
-    assert await sub.next(timeout=5) == {"type": "lost", "room": "lobby", "reason": "epoch_changed"}
-    assert (await sub.next(timeout=5))["data"]["body"] == "new"
+    assert await sub.next_event(timeout=5) == {
+        "type": "lost",
+        "room": "lobby",
+        "reason": "epoch_changed",
+    }
+    assert (await sub.next_event(timeout=5))["data"]["body"] == "new"
     assert sub.stats.losses == 1
     await sub.close()
 
@@ -337,7 +341,7 @@ async def test_messages_published_offline_go_out_in_order_after_reconnecting():
     assert {m["data"]["from"] for m in history} == {"sub"}
     assert sub.stats.published == 5
     # The subscriber is a member of the room: it gets them too, in order.
-    assert bodies([await sub.next(timeout=5) for _ in sent]) == sent
+    assert bodies([await sub.next_event(timeout=5) for _ in sent]) == sent
     # Another client sees them in the room's history, in order.
     async with await wsnb.RoomsClient.connect(server, name="other") as other:
         await other.join("lobby")
@@ -486,7 +490,7 @@ async def test_timeline_records_drop_retry_connect_open_across_a_restart():
 
     # And it still delivers after all that.
     rooms.publish("lobby", "hi")
-    assert (await sub.next(timeout=5))["data"]["body"] == "hi"
+    assert (await sub.next_event(timeout=5))["data"]["body"] == "hi"
     await sub.close()
     assert sub.timeline[-1][1] == "closed"
 
@@ -498,7 +502,7 @@ async def test_repr_html_shows_the_state_the_stats_and_the_positions():
     for i in range(3):
         rooms.publish("lobby", i)
     for _ in range(3):
-        await sub.next(timeout=5)
+        await sub.next_event(timeout=5)
     html = sub._repr_html_()
     assert "wsnb.Subscriber" in html
     assert server.url in html
@@ -554,7 +558,7 @@ async def test_close_and_stop_leave_no_task_behind():
     before = asyncio.all_tasks()
     sub = await wsnb.subscribe(server, ["lobby"], name="sub")
     rooms.publish("lobby", "hi")
-    await sub.next(timeout=5)
+    await sub.next_event(timeout=5)
     sub.publish("lobby", "back")
     await until(lambda: sub.unsent == 0, "the publish is acknowledged")
     await sub.close()

@@ -15,30 +15,25 @@ Example::
 
 from . import close_codes, faults
 from .auth import basic_auth, bearer_auth, first_message_auth, token_checker
+from .blocking import run
 from .browser import BrowserChat
 from .client import ExchangeTimeout, connect, connect_sync, exchange, exchange_sync, is_loopback
+from .core.rooms import RoomLimits
 from .echo import echo, echo_with_prefix
 from .errors import NotJSONError, PortInUseError, SameLoopError, WsnbError
 from .handshake import chain, require_subprotocol
 from .hub import Hub, HubClient
 from .json_messages import decode_json, encode_json, recv_json, send_json
-from .lifecycle import (
-    Handler,
-    Server,
-    ThreadedServer,
-    ends_quietly,
-    running_servers,
-    serve,
-    serve_in_thread,
-    stop_all,
-)
 from .limits import max_connections, rate_limited
-from .nesting import run
+from .registry import running_servers, stop_all
 from .rooms import Rooms, RoomView
 from .rooms_client import RequestError, RoomsClient
 from .routing import Router
+from .server import Server, ends_quietly, serve
 from .subscriber import OfflineBufferFull, Subscriber, SubscriberStats, notebook_backoff, subscribe
+from .threaded import ThreadedServer, serve_in_thread
 from .tls import LocalTLS, localhost_tls
+from .typing import Handler
 
 __version__ = "0.1.0"
 
@@ -53,6 +48,7 @@ __all__ = [
     "OfflineBufferFull",
     "PortInUseError",
     "RequestError",
+    "RoomLimits",
     "RoomView",
     "Rooms",
     "RoomsClient",

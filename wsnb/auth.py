@@ -22,7 +22,7 @@ from websockets.http11 import Request, Response
 from .close_codes import AUTH_TIMEOUT, UNAUTHORIZED
 from .core.envelope import ProtocolError, parse_envelope
 from .json_messages import encode_json
-from .lifecycle import Handler
+from .typing import Handler
 
 __all__ = ["first_message_auth", "bearer_auth", "basic_auth", "token_checker", "TokenCheck"]
 

@@ -14,7 +14,7 @@ from html import escape
 from importlib.resources import files
 from typing import Any
 
-from .client import Target
+from .typing import Target
 
 __all__ = ["BrowserChat"]
 

@@ -30,8 +30,9 @@ from .client import connect
 from .echo import echo
 from .errors import PortInUseError
 from .hub import Hub
-from .lifecycle import Handler, serve
 from .rooms import Rooms
+from .server import serve
+from .typing import Handler
 
 __all__ = ["main"]
 

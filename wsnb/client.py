@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import connect as _ws_connect
@@ -21,7 +21,9 @@ from websockets.sync.client import connect as _ws_connect_sync
 from websockets.typing import Data
 
 from .errors import SameLoopError, WsnbError
-from .lifecycle import Server, running_servers
+from .registry import running_servers
+from .server import Server
+from .typing import Target
 
 __all__ = [
     "connect",
@@ -31,15 +33,6 @@ __all__ = [
     "ExchangeTimeout",
     "is_loopback",
 ]
-
-
-class _HasURL(Protocol):
-    @property
-    def url(self) -> str: ...
-
-
-Target = str | _HasURL
-"""A ``ws://`` or ``wss://`` URL, or anything with a ``.url`` (a wsnb server)."""
 
 
 class ExchangeTimeout(WsnbError, TimeoutError):

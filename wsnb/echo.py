@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from websockets.asyncio.server import ServerConnection
 
-from .lifecycle import Handler, ends_quietly
+from .server import ends_quietly
+from .typing import Handler
 
 __all__ = ["echo", "echo_with_prefix"]
 

@@ -7,7 +7,7 @@ import asyncio
 from websockets.asyncio.connection import Connection
 
 from .errors import WsnbError
-from .lifecycle import Server, serve
+from .server import Server, serve
 
 __all__ = ["drop_connections", "restart", "stall", "unstall"]
 

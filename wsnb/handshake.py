@@ -14,11 +14,9 @@ from collections.abc import Awaitable, Callable
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
-__all__ = ["chain", "require_subprotocol", "ProcessRequest"]
+from .typing import ProcessRequest
 
-ProcessRequest = Callable[
-    [ServerConnection, Request], "Response | None | Awaitable[Response | None]"
-]
+__all__ = ["chain", "require_subprotocol"]
 
 
 def chain(

@@ -15,7 +15,7 @@ from typing import Any
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
 
-from .core.rooms import Limits, Outgoing, RoomsCore
+from .core.rooms import Outgoing, RoomLimits, RoomsCore
 from .display import html_card, html_table
 from .hub import DEFAULT_MAX_BUFFERED, Hub, SlowClientPolicy
 from .json_messages import encode_json
@@ -103,7 +103,7 @@ class Rooms:
             await ada.publish("lobby", "hello")
         rooms.room("lobby")          # members and last messages, in a cell
 
-    ``limits`` sets history size and name lengths (:class:`wsnb.core.Limits`);
+    ``limits`` sets history size and name lengths (:class:`wsnb.RoomLimits`);
     ``max_buffered`` and ``slow_clients`` are the hub's slow-client policy.
     """
 
@@ -111,11 +111,11 @@ class Rooms:
         self,
         *,
         rooms: Iterable[str] | None = None,
-        limits: Limits | None = None,
+        limits: RoomLimits | None = None,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         slow_clients: SlowClientPolicy = "close",
     ) -> None:
-        self.core: RoomsCore[Connection] = RoomsCore(limits or Limits(), rooms=rooms)
+        self.core: RoomsCore[Connection] = RoomsCore(limits or RoomLimits(), rooms=rooms)
         self.hub = Hub(max_buffered=max_buffered, slow_clients=slow_clients, relay=False)
 
     async def __call__(self, connection: Connection) -> None:

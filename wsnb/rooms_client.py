@@ -16,9 +16,10 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from .client import Target, connect
+from .client import connect
 from .errors import NotJSONError, WsnbError
 from .json_messages import decode_json, encode_json
+from .typing import Target
 
 __all__ = ["RoomsClient", "RequestError"]
 

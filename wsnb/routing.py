@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
-from .lifecycle import Handler
+from .typing import Handler
 
 __all__ = ["Router"]
 

@@ -23,12 +23,14 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from .client import Target, connect
+from .client import connect
+from .core.deprecation import warn_renamed
 from .core.resume import RoomCursor, Step
 from .display import html_card, html_table
 from .errors import WsnbError
-from .lifecycle import track_client, untrack_client
+from .registry import registry
 from .rooms_client import RequestError, RoomsClient
+from .typing import Target
 
 __all__ = ["Subscriber", "subscribe", "notebook_backoff", "OfflineBufferFull", "SubscriberStats"]
 
@@ -113,7 +115,7 @@ class Subscriber:
 
         sub = await wsnb.subscribe(server, ["lobby"], name="ada")
         sub.publish("lobby", "hello")
-        event = await sub.next(timeout=1)
+        event = await sub.next_event(timeout=1)
         await sub.close()
     """
 
@@ -171,10 +173,23 @@ class Subscriber:
         """Published messages waiting to be acknowledged by the server."""
         return len(self._outbox)
 
-    async def next(self, timeout: float | None = None) -> dict[str, Any]:
-        """The next ``message`` (or ``lost``) event; ``TimeoutError`` after ``timeout`` s."""
+    async def next_event(self, timeout: float | None = None) -> dict[str, Any]:
+        """The next ``message`` (or ``lost``) event; ``TimeoutError`` after ``timeout`` s.
+
+        The same name and behaviour as :meth:`RoomsClient.next_event`.
+
+        Example::
+
+            event = await sub.next_event(timeout=2)
+            event["seq"], event["body"]
+        """
         async with asyncio.timeout(timeout):
             return await self._inbox.get()
+
+    async def next(self, timeout: float | None = None) -> dict[str, Any]:
+        """Deprecated alias of :meth:`next_event` (removed in wsnb 0.3)."""
+        warn_renamed("Subscriber.next()", "Subscriber.next_event()")
+        return await self.next_event(timeout)
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         while True:
@@ -234,7 +249,7 @@ class Subscriber:
             return
         self._state = "closed"
         self._note("closed", "")
-        untrack_client(self)
+        registry.discard(self)
         if self._task is not None:
             self._task.cancel()
             try:
@@ -251,7 +266,7 @@ class Subscriber:
 
     def _start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
-        track_client(self)
+        registry.add_client(self)
 
     def _recorded_delays(self) -> Generator[float]:
         for delay in self._delays():
@@ -280,7 +295,7 @@ class Subscriber:
             except RequestError as error:  # the server refuses us: retrying cannot help
                 self._state = "closed"
                 self._note("refused", str(error))
-                untrack_client(self)
+                registry.discard(self)
                 raise
             except (ConnectionClosed, WsnbError, TimeoutError):
                 pass  # the connection went away mid-request: reconnect

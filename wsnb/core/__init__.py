@@ -6,21 +6,24 @@
 * :mod:`~wsnb.core.rooms`: rooms, members, presence: requests in, messages out.
 """
 
+from .deprecation import renamed_names
 from .dispatch import Dispatcher
 from .envelope import Envelope, ErrorCode, ProtocolError, parse_envelope
 from .history import History, Replay
-from .rooms import Limits, Outgoing, Room, RoomsCore
+from .rooms import Outgoing, Room, RoomLimits, RoomsCore
 
 __all__ = [
     "Dispatcher",
     "Envelope",
     "ErrorCode",
     "History",
-    "Limits",
     "Outgoing",
     "ProtocolError",
     "Replay",
     "Room",
+    "RoomLimits",
     "RoomsCore",
     "parse_envelope",
 ]
+
+__getattr__ = renamed_names(__name__, {"Limits": ("RoomLimits", RoomLimits)})

@@ -14,21 +14,26 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from .deprecation import renamed_names
 from .dispatch import Dispatcher
 from .envelope import Envelope, ErrorCode, ProtocolError, json_kind, parse_envelope
 from .history import History
 
-__all__ = ["RoomsCore", "Limits", "Outgoing", "Room"]
+__all__ = ["RoomsCore", "RoomLimits", "Outgoing", "Room"]
 
 K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
-class Limits:
-    """The protocol's limits (docs/protocol.md lists them too).
+class RoomLimits:
+    """The rooms protocol's limits (docs/protocol.md lists them too).
 
-    >>> Limits().max_rooms_per_member
+    Not to be confused with :mod:`wsnb.limits`, which limits connections.
+
+    >>> RoomLimits().max_rooms_per_member
     16
+    >>> RoomLimits(history_size=100).history_size
+    100
     """
 
     history_size: int = 1000
@@ -124,13 +129,13 @@ class RoomsCore(Generic[K]):
 
     def __init__(
         self,
-        limits: Limits | None = None,
+        limits: RoomLimits | None = None,
         *,
         rooms: Iterable[str] | None = None,
         clock: Callable[[], float] = time.time,
         epoch_factory: Callable[[], str] | None = None,
     ) -> None:
-        self.limits = limits or Limits()
+        self.limits = limits or RoomLimits()
         self.fixed_rooms = rooms is not None
         self._clock = clock
         self._epoch_factory = epoch_factory
@@ -404,3 +409,6 @@ class RoomsCore(Generic[K]):
             tuple(k for k in room.members if k != exclude),
             {"type": "presence", "room": room.name, "data": data},
         )
+
+
+__getattr__ = renamed_names(__name__, {"Limits": ("RoomLimits", RoomLimits)})

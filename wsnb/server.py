@@ -3,21 +3,19 @@
 :func:`serve` starts a websockets server on the loop that is already running
 (a notebook's, or the one of ``asyncio.run`` in a script) and returns at once;
 :func:`serve_in_thread` runs one on its own loop in a daemon thread for
-synchronous code. Every server wsnb starts is kept in one registry, so that
-re-running a cell replaces the server it started before, and
-:func:`stop_all` reaches them all.
+synchronous code. Every server wsnb starts is kept in the one registry
+(:mod:`wsnb.registry`), so that re-running a cell replaces the server it
+started before, and :func:`wsnb.stop_all` reaches them all.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import errno
 import functools
 import ipaddress
-import threading
-from collections.abc import Awaitable, Callable
-from typing import Any, Literal, Protocol
+from collections.abc import Callable
+from typing import Any, Literal
 
 from websockets.asyncio.server import Server as _WsServer
 from websockets.asyncio.server import ServerConnection
@@ -26,26 +24,19 @@ from websockets.exceptions import ConnectionClosed
 
 from .display import html_card
 from .errors import PortInUseError
+from .registry import is_wildcard, registry
+from .typing import Handler
 
 __all__ = [
-    "Handler",
     "Server",
-    "ThreadedServer",
+    "ends_quietly",
     "serve",
-    "serve_in_thread",
-    "stop_all",
-    "running_servers",
 ]
-
-Handler = Callable[[ServerConnection], Awaitable[None]]
-"""A connection handler: ``async def handler(ws): ...``, as in websockets."""
 
 State = Literal["serving", "stopping", "stopped"]
 
 #: How long :func:`serve_in_thread` waits for its thread to start listening.
 THREAD_START_TIMEOUT = 10.0
-
-_WILDCARD_HOSTS = {None, "", "0.0.0.0", "::"}
 
 
 def ends_quietly(handler: Handler) -> Handler:
@@ -77,51 +68,6 @@ def ends_quietly(handler: Handler) -> Handler:
     return run
 
 
-class _Registry:
-    """Every server wsnb started and has not stopped yet, from any thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._servers: list[Server | ThreadedServer] = []
-
-    def add(self, server: Server | ThreadedServer) -> None:
-        with self._lock:
-            self._servers.append(server)
-
-    def discard(self, server: Server | ThreadedServer) -> None:
-        with self._lock:
-            if server in self._servers:
-                self._servers.remove(server)
-
-    def all(self) -> list[Server | ThreadedServer]:
-        with self._lock:
-            return list(self._servers)
-
-    def clashing(self, name: str, host: str | None, port: int) -> list[Server | ThreadedServer]:
-        """Servers to replace before serving ``name`` on ``host:port``."""
-        return [s for s in self.all() if s.name == name or _same_address(s, host, port)]
-
-
-_registry = _Registry()
-
-
-def _same_address(server: Server | ThreadedServer, host: str | None, port: int) -> bool:
-    if port == 0 or server.port != port:
-        return False
-    return server.host == host or server.host in _WILDCARD_HOSTS or host in _WILDCARD_HOSTS
-
-
-def running_servers() -> list[Server | ThreadedServer]:
-    """Return the servers wsnb started that are still running, oldest first.
-
-    Example::
-
-        for server in wsnb.running_servers():
-            print(server.name, server.url)
-    """
-    return _registry.all()
-
-
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
@@ -135,7 +81,7 @@ def _default_name(handler: Callable[..., Any]) -> str:
 
 def _url_host(bound: str, requested: str | None) -> str:
     host = bound
-    if requested in _WILDCARD_HOSTS:
+    if is_wildcard(requested):
         host = "::1" if ":" in bound else "127.0.0.1"
     try:
         if ipaddress.ip_address(host).version == 6:
@@ -220,7 +166,7 @@ class Server:
         if self._stopped is None:
             self._stopped = self._loop.create_future()
             self._state = "stopping"
-            _registry.discard(self)
+            registry.discard(self)
             try:
                 self.ws_server.close(close_connections=True)
                 await self.ws_server.wait_closed()
@@ -250,7 +196,7 @@ class Server:
             self._forget()
         elif self._loop is _running_loop():
             self.ws_server.server.close()
-            _registry.discard(self)
+            registry.discard(self)
             self._stop_task = self._loop.create_task(self.stop())  # keep a reference
         else:
             asyncio.run_coroutine_threadsafe(self.stop(), self._loop).result()
@@ -262,7 +208,7 @@ class Server:
         except RuntimeError:  # a loop implementation that refuses work once closed
             pass
         self._state = "stopped"
-        _registry.discard(self)
+        registry.discard(self)
 
     async def __aenter__(self) -> Server:
         return self
@@ -327,181 +273,8 @@ async def serve(
         await server.stop()
     """
     name = name or _default_name(handler)
-    for previous in _registry.clashing(name, host, port):
+    for previous in registry.clashing(name, host, port):
         await previous._stop_from_any_loop()
     server = await Server._start(handler, name, host, port, {"compression": compression, **options})
-    _registry.add(server)
+    registry.add_server(server)
     return server
-
-
-class ThreadedServer:
-    """A websockets server on its own event loop in a daemon thread.
-
-    Made by :func:`serve_in_thread`. Its :meth:`stop` is synchronous, and it
-    is a context manager, so synchronous code (and the synchronous client
-    ``websockets.sync.client.connect``) can use it from a cell.
-
-    Example::
-
-        with wsnb.serve_in_thread(wsnb.echo) as server:
-            print(wsnb.exchange_sync(server.url, ["hi"]))
-    """
-
-    def __init__(
-        self, handler: Handler, name: str, host: str | None, port: int, options: dict[str, Any]
-    ) -> None:
-        self.name = name
-        self.host = host
-        self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run_loop, name=f"wsnb-{name}", daemon=True)
-        self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(
-            Server._start(handler, name, host, port, options), self._loop
-        )
-        try:
-            self._server = future.result(THREAD_START_TIMEOUT)
-        except BaseException:
-            self._shut_down_loop()
-            raise
-        self.port = self._server.port
-        self.url = self._server.url
-
-    def _run_loop(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_forever()
-        finally:
-            self._loop.close()
-
-    def _shut_down_loop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-
-    @property
-    def state(self) -> State:
-        """``"serving"``, ``"stopping"`` or ``"stopped"``."""
-        return self._server.state
-
-    @property
-    def connections(self) -> list[ServerConnection]:
-        """The open client connections (objects that live on the server's thread)."""
-        return self._server.connections
-
-    @property
-    def ws_server(self) -> _WsServer:
-        """The underlying :class:`websockets.asyncio.server.Server`."""
-        return self._server.ws_server
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Close every connection with 1001, stop listening, and end the thread.
-
-        Blocks until done (at most ``timeout`` seconds if given). Calling it
-        again does nothing. In a cell whose own async clients are connected to
-        this server, prefer ``await wsnb.stop_all()``: a blocked cell cannot
-        answer the server's closing handshake.
-
-        Example::
-
-            server = wsnb.serve_in_thread(wsnb.echo)
-            server.stop()
-        """
-        with self._lock:
-            if not self._thread.is_alive():
-                return
-            _registry.discard(self)
-            future = asyncio.run_coroutine_threadsafe(self._server.stop(), self._loop)
-            try:
-                future.result(timeout)
-            except concurrent.futures.TimeoutError:
-                future.cancel()
-            self._shut_down_loop()
-
-    async def _stop_from_any_loop(self) -> None:
-        await asyncio.to_thread(self.stop)
-
-    def _stop_without_waiting(self) -> None:
-        self.stop()
-
-    def __enter__(self) -> ThreadedServer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        return repr(self._server).replace("<wsnb.Server", "<wsnb.ThreadedServer", 1)
-
-    def _repr_html_(self) -> str:
-        return self._server._repr_html_().replace("wsnb.Server", "wsnb.ThreadedServer", 1)
-
-
-def serve_in_thread(
-    handler: Handler,
-    name: str | None = None,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    *,
-    compression: str | None = None,
-    **options: Any,
-) -> ThreadedServer:
-    """Start a WebSocket server on its own event loop in a daemon thread.
-
-    For synchronous code: a script without asyncio, or a cell that uses the
-    blocking client ``websockets.sync.client.connect``. (A blocking client
-    cannot talk to a server on the notebook's own loop: the loop is stuck in
-    the cell that waits for the server.) Arguments are those of
-    :func:`serve`, with the same replacement of a server started before
-    under the same name or fixed port. Returns once the server listens.
-
-    Example::
-
-        from websockets.sync.client import connect
-
-        server = wsnb.serve_in_thread(wsnb.echo)
-        with connect(server.url, proxy=None) as ws:
-            ws.send("hi")
-            print(ws.recv())
-        server.stop()
-    """
-    name = name or _default_name(handler)
-    for previous in _registry.clashing(name, host, port):
-        previous._stop_without_waiting()
-    server = ThreadedServer(handler, name, host, port, {"compression": compression, **options})
-    _registry.add(server)
-    return server
-
-
-class _BackgroundClient(Protocol):
-    async def _stop_from_any_loop(self) -> None: ...
-
-
-_clients: list[_BackgroundClient] = []
-
-
-def track_client(client: _BackgroundClient) -> None:
-    """Let :func:`stop_all` reach a client that runs in the background (a subscriber)."""
-    _clients.append(client)
-
-
-def untrack_client(client: _BackgroundClient) -> None:
-    if client in _clients:
-        _clients.remove(client)
-
-
-async def stop_all() -> int:
-    """Stop every server wsnb started, on this loop or in threads; return how many.
-
-    Background clients (subscribers) are closed first, so that they do not
-    try to reconnect to the servers going away.
-
-    Example::
-
-        await wsnb.stop_all()   # the last cell of every tutorial
-    """
-    for client in list(_clients):
-        await client._stop_from_any_loop()
-    servers = _registry.all()
-    for server in servers:
-        await server._stop_from_any_loop()
-    return len(servers)
