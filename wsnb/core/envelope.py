@@ -12,6 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ErrorCode, ProtocolError, json_kind
+from .fields import check_field
+
 __all__ = [
     "Envelope",
     "ProtocolError",
@@ -23,66 +26,6 @@ __all__ = [
 
 #: A message type longer than this is refused (``too_long``).
 MAX_TYPE_LENGTH = 32
-
-
-class ErrorCode:
-    """The stable error codes of docs/protocol.md, as constants.
-
-    >>> ErrorCode.BAD_JSON
-    'bad_json'
-    """
-
-    BAD_JSON = "bad_json"
-    NOT_AN_OBJECT = "not_an_object"
-    MISSING_FIELD = "missing_field"
-    WRONG_TYPE = "wrong_type"
-    INVALID_VALUE = "invalid_value"
-    TOO_LONG = "too_long"
-    UNKNOWN_TYPE = "unknown_type"
-    UNKNOWN_ROOM = "unknown_room"
-    NOT_A_MEMBER = "not_a_member"
-    TOO_MANY_ROOMS = "too_many_rooms"
-
-
-class ProtocolError(Exception):
-    """A request the protocol refuses, as the error reply it becomes.
-
-    ``code`` is one of :class:`ErrorCode`; ``path`` names the offending field
-    (``"room"``, ``"data.since"``), ``request_id`` and ``request_type`` are
-    those of the request when they could be read.
-
-    >>> ProtocolError("missing_field", "'room' is required", path="room").to_message()
-    {'type': 'error', 'code': 'missing_field', 'message': "'room' is required", 'path': 'room'}
-    """
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        path: str | None = None,
-        request_id: str | int | None = None,
-        request_type: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.path = path
-        self.request_id = request_id
-        self.request_type = request_type
-
-    def to_message(self) -> dict[str, Any]:
-        """The ``error`` message sent to the client (docs/protocol.md)."""
-        reply: dict[str, Any] = {"type": "error"}
-        if self.request_id is not None:
-            reply["id"] = self.request_id
-        if self.request_type is not None:
-            reply["re"] = self.request_type
-        reply["code"] = self.code
-        reply["message"] = self.message
-        if self.path is not None:
-            reply["path"] = self.path
-        return reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,25 +44,6 @@ class Envelope:
     def fail(self, code: str, message: str, path: str | None = None) -> ProtocolError:
         """A :class:`ProtocolError` about this request, carrying its id and type."""
         return ProtocolError(code, message, path=path, request_id=self.id, request_type=self.type)
-
-
-def json_kind(value: Any) -> str:
-    """Name a decoded JSON value's kind with its article, for error messages.
-
-    >>> json_kind([]), json_kind("x"), json_kind(None)
-    ('an array', 'a string', 'null')
-    """
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
 
 
 #: Deeper JSON is refused (``bad_json``): what the server accepts it must be
@@ -180,7 +104,7 @@ def parse_envelope(raw: str | bytes) -> Envelope:
     >>> parse_envelope("[1]")
     Traceback (most recent call last):
     ...
-    wsnb.core.envelope.ProtocolError: a message must be a JSON object, not an array
+    wsnb.core.errors.ProtocolError: a message must be a JSON object, not an array
     """
     try:
         text = raw.decode() if isinstance(raw, bytes) else raw
@@ -202,50 +126,23 @@ def parse_envelope(raw: str | bytes) -> Envelope:
             ErrorCode.NOT_AN_OBJECT, f"a message must be a JSON object, not {json_kind(value)}"
         )
 
-    request_id = value.get("id")
-    if request_id is not None and (
-        isinstance(request_id, bool) or not isinstance(request_id, str | int)
-    ):
-        raise ProtocolError(
-            ErrorCode.WRONG_TYPE,
-            f"'id' must be a string or an integer, not {json_kind(request_id)}",
-            path="id",
+    def fail(code: str, message: str, path: str) -> ProtocolError:
+        return ProtocolError(
+            code, message, path=path, request_id=request_id, request_type=request_type
         )
-    request_type = value.get("type")
-    if request_type is None:
-        raise ProtocolError(
-            ErrorCode.MISSING_FIELD, "'type' is required", path="type", request_id=request_id
+
+    request_id: str | int | None = None
+    request_type: str | None = None  # set once it is known to be valid
+    request_id = check_field(value.get("id"), "a string or an integer", "id", fail)
+    type_ = check_field(value.get("type"), "a string", "type", fail, required=True)
+    if len(type_) > MAX_TYPE_LENGTH:
+        raise fail(
+            ErrorCode.TOO_LONG, f"'type' is longer than {MAX_TYPE_LENGTH} characters", "type"
         )
-    if not isinstance(request_type, str):
-        raise ProtocolError(
-            ErrorCode.WRONG_TYPE,
-            f"'type' must be a string, not {json_kind(request_type)}",
-            path="type",
-            request_id=request_id,
-        )
-    if len(request_type) > MAX_TYPE_LENGTH:
-        raise ProtocolError(
-            ErrorCode.TOO_LONG,
-            f"'type' is longer than {MAX_TYPE_LENGTH} characters",
-            path="type",
-            request_id=request_id,
-        )
-    room = value.get("room")
-    if room is not None and not isinstance(room, str):
-        raise ProtocolError(
-            ErrorCode.WRONG_TYPE,
-            f"'room' must be a string, not {json_kind(room)}",
-            path="room",
-            request_id=request_id,
-            request_type=request_type,
-        )
+    request_type = type_
+    room = check_field(value.get("room"), "a string", "room", fail)
     data = value.get("data", {})
-    if not isinstance(data, dict):
-        raise ProtocolError(
-            ErrorCode.WRONG_TYPE,
-            f"'data' must be an object, not {json_kind(data)}",
-            path="data",
-            request_id=request_id,
-            request_type=request_type,
-        )
+    if data is None:  # refused, not read as {}: the field is there, and it is not an object
+        raise fail(ErrorCode.WRONG_TYPE, "'data' must be an object, not null", "data")
+    check_field(data, "an object", "data", fail)
     return Envelope(type=request_type, id=request_id, room=room, data=data)

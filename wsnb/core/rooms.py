@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from .deprecation import renamed_names
 from .dispatch import Dispatcher
 from .envelope import Envelope, ErrorCode, ProtocolError, json_kind, parse_envelope
+from .fields import check_field
 from .history import History
 
 __all__ = ["RoomsCore", "RoomLimits", "Outgoing", "Room"]
@@ -98,17 +99,8 @@ def _check_text(envelope: Envelope, value: Any, path: str, limit: int) -> str:
 
 
 def _check_int(envelope: Envelope, path: str, *, minimum: int, default: int | None) -> int | None:
-    key = path.removeprefix("data.")
-    value = envelope.data.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise envelope.fail(
-            ErrorCode.WRONG_TYPE, f"'{path}' must be an integer, not {json_kind(value)}", path
-        )
-    if value < minimum:
-        raise envelope.fail(ErrorCode.INVALID_VALUE, f"'{path}' must be >= {minimum}", path)
-    return value
+    value = envelope.data.get(path.removeprefix("data."), default)
+    return check_field(value, "an integer", path, envelope.fail, minimum=minimum)  # type: ignore[no-any-return]
 
 
 class RoomsCore(Generic[K]):
@@ -355,33 +347,18 @@ class RoomsCore(Generic[K]):
         return room
 
     def _since(self, envelope: Envelope, since: Any) -> tuple[str, int]:
-        if not isinstance(since, dict):
-            raise envelope.fail(
-                ErrorCode.WRONG_TYPE,
-                f"'data.since' must be an object, not {json_kind(since)}",
-                "data.since",
-            )
-        for part in ("epoch", "seq"):
-            if since.get(part) is None:
-                raise envelope.fail(
-                    ErrorCode.MISSING_FIELD,
-                    f"'data.since.{part}' is required",
-                    f"data.since.{part}",
-                )
-        epoch = since.get("epoch")
-        if not isinstance(epoch, str):
-            raise envelope.fail(
-                ErrorCode.WRONG_TYPE, "'data.since.epoch' must be a string", "data.since.epoch"
-            )
-        seq = since.get("seq")
-        if isinstance(seq, bool) or not isinstance(seq, int):
-            raise envelope.fail(
-                ErrorCode.WRONG_TYPE, "'data.since.seq' must be an integer", "data.since.seq"
-            )
-        if seq < 0:
-            raise envelope.fail(
-                ErrorCode.INVALID_VALUE, "'data.since.seq' must be >= 0", "data.since.seq"
-            )
+        since = check_field(since, "an object", "data.since", envelope.fail)
+        epoch = check_field(
+            since.get("epoch"), "a string", "data.since.epoch", envelope.fail, required=True
+        )
+        seq = check_field(
+            since.get("seq"),
+            "an integer",
+            "data.since.seq",
+            envelope.fail,
+            required=True,
+            minimum=0,
+        )
         return epoch, seq
 
     def _publish(self, room: Room[K], sender: str, body: Any) -> Outgoing[K]:
