@@ -17,7 +17,7 @@ help:
 	@echo "make lab    open the tutorial notebooks in JupyterLab"
 	@echo "make test   run the library tests and every notebook (strict nbval)"
 	@echo "make bench  run the benchmarks"
-	@echo "make lint   ruff and mypy --strict on wsnb/"
+	@echo "make lint   ruff format --check, ruff check and mypy --strict"
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "wsnb needs Python 3.11 or newer on PATH (or PYTHON=...)"; exit 1; }
@@ -53,7 +53,9 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
+# Format, lint (with C901's complexity limit) and strict types; CI runs it first.
 lint: $(VENV)/.dev-installed
+	$(BIN)/ruff format --check wsnb tests benchmarks
 	$(BIN)/ruff check wsnb tests benchmarks
 	$(BIN)/mypy
 

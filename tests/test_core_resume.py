@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wsnb.core.resume import RoomCursor, Step
+from wsnb.core.resume import CursorStep, RoomCursor
 
 ROOM = "lobby"
 
@@ -44,7 +44,7 @@ def history_reply(epoch: str, seq: int, messages: list[int]) -> dict[str, Any]:
     return {"room": ROOM, "epoch": epoch, "seq": seq, "messages": [msg(s, epoch) for s in messages]}
 
 
-def seqs(step: Step) -> list[int]:
+def seqs(step: CursorStep) -> list[int]:
     return [m["seq"] for m in step.deliver]
 
 
@@ -65,7 +65,7 @@ def test_before_the_first_join_there_is_nothing_to_resume_from():
 def test_first_join_starts_from_now_without_replaying_the_recent_history():
     cursor = RoomCursor(ROOM)
     step = cursor.on_join(join_reply("e1", 42, history=[40, 41, 42]))
-    assert step == Step()  # nothing delivered, no loss, no fetch
+    assert step == CursorStep()  # nothing delivered, no loss, no fetch
     assert cursor.since == {"epoch": "e1", "seq": 42}
     assert seqs(cursor.on_live(msg(43))) == [43]
 
@@ -108,7 +108,7 @@ def test_a_live_gap_asks_for_the_history_then_fills_it_and_releases_held_message
     assert step.deliver == [] and step.fetch_since == 2 and step.lost is None
     # While the fetch is under way, later messages are held, without asking twice.
     step = cursor.on_live(msg(6))
-    assert step == Step()
+    assert step == CursorStep()
     # The server's history reply was computed before 6 was published.
     step = cursor.on_history(history_reply("e1", 5, [3, 4, 5]))
     assert step.lost is None
@@ -201,7 +201,7 @@ def test_resume_recovered_delivers_exactly_the_gap():
 def test_resume_recovered_with_nothing_missed_delivers_nothing():
     cursor = joined(seq=5)
     step = cursor.on_join(join_reply("e1", 5, history=[], recovered=True))
-    assert step == Step()
+    assert step == CursorStep()
     assert cursor.since == {"epoch": "e1", "seq": 5}
 
 
@@ -293,12 +293,12 @@ def test_any_stream_with_duplicates_reorderings_and_drops_delivers_exactly_1_to_
         wire.insert(data.draw(st.integers(after, len(wire))), seq)
 
     cursor = RoomCursor(ROOM)
-    assert cursor.on_join({"epoch": "e1", "seq": 0, "history": []}) == Step()
+    assert cursor.on_join({"epoch": "e1", "seq": 0, "history": []}) == CursorStep()
     delivered: list[int] = []
     published = 0  # the server's last seq: at least every seq seen on the wire
     pending: list[tuple[int, int]] = []  # fetches under way: (since, server's seq then)
 
-    def apply(step: Step) -> None:
+    def apply(step: CursorStep) -> None:
         assert step.lost is None, f"nothing is lost, yet the cursor said {step.lost!r}"
         delivered.extend(seqs(step))
 

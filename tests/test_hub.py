@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 import wsnb
-from wsnb.hub import SLOW_CLIENT_CLOSE_CODE
+from wsnb.close_codes import SLOW_CLIENT
 
 SIZE = 1024  # the burst messages: 1 KiB of text each
 FRAME = SIZE + 4  # its frame on the wire: 2-byte header + 2-byte extended length
@@ -451,7 +451,7 @@ async def test_stalled_client_sees_1008_too_slow_when_it_reads_again():
         slow_reader = Reader(slow)
         async with asyncio.timeout(8):
             await slow_reader.task
-        assert slow.close_code == SLOW_CLIENT_CLOSE_CODE == 1008
+        assert slow.close_code == SLOW_CLIENT == 1008
         assert "too slow" in slow.close_reason
         assert f"limit {LIMIT}" in slow.close_reason
         assert slow_reader.closed_by is not None and slow_reader.closed_by.rcvd.code == 1008

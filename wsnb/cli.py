@@ -22,21 +22,23 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from importlib.resources import as_file, files
-from typing import Any
 
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from .client import connect
+from .core.envelope import request_envelope
 from .echo import echo
 from .errors import PortInUseError
 from .hub import Hub
+from .json_messages import encode_json
 from .rooms import Rooms
 from .server import serve
 from .typing import Handler
 
 __all__ = ["main"]
 
-SERVERS = {
+SERVER_KINDS = {
     "echo": "echo every message back",
     "hub": "relay every message to the other clients",
     "rooms": "chat rooms on docs/protocol.md",
@@ -56,7 +58,7 @@ class CliError(Exception):
     """An error to report in one line."""
 
 
-def _handler(kind: str) -> Handler:
+def _make_handler(kind: str) -> Handler:
     if kind == "echo":
         return echo
     if kind == "hub":
@@ -70,7 +72,7 @@ async def _serve(kind: str, host: str, port: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        server = await serve(_handler(kind), kind, host, port)
+        server = await serve(_make_handler(kind), kind, host, port)
     except PortInUseError:
         raise CliError(
             f"port {port} on {host} is already in use; pick another with --port "
@@ -84,7 +86,7 @@ async def _serve(kind: str, host: str, port: int) -> None:
     print("wsnb: stopped", flush=True)
 
 
-def _frame(line: str, next_id: int) -> str:
+def _line_to_frame(line: str, next_id: int) -> str:
     """Turn a typed line into what to send: a /command becomes a protocol frame."""
     if not line.startswith("/"):
         return line
@@ -93,26 +95,21 @@ def _frame(line: str, next_id: int) -> str:
         room, _, text = rest.strip().partition(" ")
         if not room or not text.strip():
             raise CliError(f"unknown command {line!r}\n{COMMANDS}")
-        return json.dumps(
-            {"type": "publish", "id": next_id, "room": room, "data": {"body": text.strip()}}
-        )
+        return encode_json(request_envelope("publish", next_id, room, {"body": text.strip()}))
     try:
         words = shlex.split(line[1:]) if line.strip() != "/" else [""]
     except ValueError as exc:
         raise CliError(f"cannot read {line!r}: {exc}") from None
     command, args = words[0], words[1:]
-    frame: dict[str, Any] = {"type": command, "id": next_id}
     if command == "name" and len(args) == 1:
-        frame.update(type="hello", data={"name": args[0]})
+        frame = request_envelope("hello", next_id, data={"name": args[0]})
     elif command in ("join", "leave", "members", "history") and len(args) == 1:
-        frame["room"] = args[0]
-    elif command == "say" and len(args) >= 2:
-        frame.update(type="publish", room=args[0], data={"body": " ".join(args[1:])})
+        frame = request_envelope(command, next_id, args[0])
     elif command == "rooms" and not args:
-        pass
+        frame = request_envelope(command, next_id)
     else:
         raise CliError(f"unknown command {line!r}\n{COMMANDS}")
-    return json.dumps(frame)
+    return encode_json(frame)
 
 
 def _render(message: str | bytes) -> str:
@@ -138,9 +135,10 @@ def _render(message: str | bytes) -> str:
     return "< " + json.dumps(frame, indent=2, ensure_ascii=False).replace("\n", "\n  ")
 
 
-async def _connect(url: str, linger: float) -> None:
+async def _open(url: str) -> ClientConnection:
+    """Connect, or raise a one-line :class:`CliError` that says why not."""
     try:
-        ws = await connect(url, open_timeout=5)
+        return await connect(url, open_timeout=5)
     except ConnectionRefusedError:
         raise CliError(
             f"cannot connect to {url}: connection refused (is a server listening there?)"
@@ -152,51 +150,65 @@ async def _connect(url: str, linger: float) -> None:
         raise CliError(f"not a WebSocket URL: {exc.uri}") from None
     except InvalidHandshake as exc:
         raise CliError(f"{url} refused the connection: {exc}") from None
-    print(
-        f"wsnb: connected to {url}; type messages, /help for commands, Ctrl-D to quit",
-        file=sys.stderr,
-        flush=True,
-    )
 
-    async def show_arrivals() -> None:
-        with contextlib.suppress(ConnectionClosed):
-            async for message in ws:
-                print(_render(message), flush=True)
 
-    printer = asyncio.create_task(show_arrivals())
-    loop = asyncio.get_running_loop()
+async def _print_incoming(ws: ClientConnection) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        async for message in ws:
+            print(_render(message), flush=True)
+
+
+async def _stdin_reader() -> Callable[[], Awaitable[bytes]]:
+    """A coroutine function that reads one line of stdin without blocking the loop."""
     reader = asyncio.StreamReader()
-    readline: Callable[[], Awaitable[bytes]]
     try:
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        readline = reader.readline
+        await asyncio.get_running_loop().connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+        )
+        return reader.readline
     except ValueError:  # a regular file (connect URL < commands.txt) is not a pipe
 
         async def readline_in_thread() -> bytes:
             return await asyncio.to_thread(sys.stdin.buffer.readline)
 
-        readline = readline_in_thread
+        return readline_in_thread
+
+
+async def _send_outgoing(ws: ClientConnection, printer: asyncio.Task[None], linger: float) -> None:
+    """Send each typed line until input ends (then linger for replies) or the server goes."""
+    readline = await _stdin_reader()
     next_id = 1
+    while not printer.done():
+        read = asyncio.ensure_future(readline())
+        await asyncio.wait({read, printer}, return_when=asyncio.FIRST_COMPLETED)
+        if not read.done():
+            read.cancel()
+            return
+        raw = read.result()
+        if not raw:  # end of input: let replies arrive, then close
+            await asyncio.wait({printer}, timeout=linger)
+            return
+        line = raw.decode().rstrip("\n")
+        if line.strip() == "/help":
+            print(COMMANDS, file=sys.stderr, flush=True)
+            continue
+        try:
+            await ws.send(_line_to_frame(line, next_id))
+            next_id += 1
+        except CliError as exc:
+            print(f"wsnb: {exc}", file=sys.stderr, flush=True)
+
+
+async def _connect(url: str, linger: float) -> None:
+    ws = await _open(url)
+    print(
+        f"wsnb: connected to {url}; type messages, /help for commands, Ctrl-D to quit",
+        file=sys.stderr,
+        flush=True,
+    )
+    printer = asyncio.create_task(_print_incoming(ws))
     try:
-        while not printer.done():
-            read = asyncio.ensure_future(readline())
-            await asyncio.wait({read, printer}, return_when=asyncio.FIRST_COMPLETED)
-            if not read.done():
-                read.cancel()
-                break
-            raw = read.result()
-            if not raw:  # end of input: let replies arrive, then close
-                await asyncio.wait({printer}, timeout=linger)
-                break
-            line = raw.decode().rstrip("\n")
-            if line.strip() == "/help":
-                print(COMMANDS, file=sys.stderr, flush=True)
-                continue
-            try:
-                await ws.send(_frame(line, next_id))
-                next_id += 1
-            except CliError as exc:
-                print(f"wsnb: {exc}", file=sys.stderr, flush=True)
+        await _send_outgoing(ws, printer, linger)
     finally:
         await ws.close()
         await printer
@@ -238,10 +250,10 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         help="run a server until Ctrl-C",
         description="Run a wsnb server until Ctrl-C (or SIGTERM), then stop cleanly.",
-        epilog="\n".join(f"  {name:6} {what}" for name, what in SERVERS.items()),
+        epilog="\n".join(f"  {name:6} {what}" for name, what in SERVER_KINDS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    serve_cmd.add_argument("kind", choices=list(SERVERS), help="which server")
+    serve_cmd.add_argument("kind", choices=list(SERVER_KINDS), help="which server")
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, default=8765, help="port (8765; 0: a free one)")
 

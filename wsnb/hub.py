@@ -24,14 +24,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Data
 
 from .close_codes import SLOW_CLIENT
+from .core.deprecation import renamed_names
 from .display import html_card, html_table
 from .json_messages import encode_json
 
-__all__ = ["Hub", "HubClient", "SLOW_CLIENT_CLOSE_CODE", "DEFAULT_MAX_BUFFERED"]
-
-#: Close code for a client closed by the ``"close"`` slow-client policy:
-#: 1008, policy violation. The reason says how many bytes were waiting.
-SLOW_CLIENT_CLOSE_CODE = SLOW_CLIENT
+__all__ = ["DEFAULT_MAX_BUFFERED", "Hub", "HubClient"]
 
 #: Default bound on the bytes waiting to be sent to one client: 1 MiB.
 DEFAULT_MAX_BUFFERED = 2**20
@@ -47,7 +44,7 @@ async def _close_slow_client(connection: Connection, reason: str) -> None:
     """
     try:
         async with asyncio.timeout(connection.close_timeout):
-            await connection.close(SLOW_CLIENT_CLOSE_CODE, reason)
+            await connection.close(SLOW_CLIENT, reason)
     except TimeoutError:
         connection.transport.abort()
 
@@ -265,10 +262,10 @@ class Hub:
         # One pass: websockets' broadcast() pulls the connections from the
         # generator as it sends (measured: half the selection cost of building
         # a list first at 1000 clients). It skips connections not OPEN itself.
-        broadcast(self._select(audience, excluded, count), message)
+        broadcast(self._recipients(audience, excluded, count), message)
         return count[0]
 
-    def _select(
+    def _recipients(
         self,
         audience: Iterable[tuple[Connection, HubClient]],
         excluded: Iterable[Connection],
@@ -346,3 +343,9 @@ class Hub:
             ],
             extra=table,
         )
+
+
+# hub.SLOW_CLIENT_CLOSE_CODE was an alias of close_codes.SLOW_CLIENT (1008).
+__getattr__ = renamed_names(
+    __name__, {"SLOW_CLIENT_CLOSE_CODE": ("wsnb.close_codes.SLOW_CLIENT", SLOW_CLIENT)}
+)

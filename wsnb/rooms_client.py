@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from .client import connect
+from .core.envelope import request_envelope
 from .errors import NotJSONError, WsnbError
 from .json_messages import decode_json, encode_json
 from .typing import Target
@@ -75,23 +76,7 @@ class RoomsClient:
     async def _read(self) -> None:
         try:
             async for raw in self.connection:
-                try:
-                    message = decode_json(raw)
-                except NotJSONError:
-                    continue  # not the protocol: ignore rather than crash the reader
-                if not isinstance(message, dict):
-                    continue
-                request_id = message.get("id")
-                waiter = None
-                if message.get("type") in ("reply", "error") and isinstance(request_id, int):
-                    waiter = self._pending.pop(request_id, None)
-                if waiter is None:
-                    self._events.put_nowait(message)
-                elif not waiter.done():
-                    if message["type"] == "error":
-                        waiter.set_exception(RequestError(message))
-                    else:
-                        waiter.set_result(message.get("data", {}))
+                self._route(raw)
         except ConnectionClosed:
             pass
         finally:
@@ -101,8 +86,28 @@ class RoomsClient:
             self._pending.clear()
             self._events.put_nowait(None)
 
+    def _route(self, raw: str | bytes) -> None:
+        """Hand a reply to the request waiting for it; queue anything else as an event."""
+        try:
+            message = decode_json(raw)
+        except NotJSONError:
+            return  # not the protocol: ignore rather than crash the reader
+        if not isinstance(message, dict):
+            return
+        request_id = message.get("id")
+        waiter = None
+        if message.get("type") in ("reply", "error") and isinstance(request_id, int):
+            waiter = self._pending.pop(request_id, None)
+        if waiter is None:
+            self._events.put_nowait(message)
+        elif not waiter.done():
+            if message["type"] == "error":
+                waiter.set_exception(RequestError(message))
+            else:
+                waiter.set_result(message.get("data", {}))
+
     async def request(
-        self, type: str, room: str | None = None, *, timeout: float = 5.0, **data: Any
+        self, message_type: str, /, room: str | None = None, *, timeout: float = 5.0, **data: Any
     ) -> dict[str, Any]:
         """Send a request with a fresh id and return the ``data`` of its reply.
 
@@ -114,11 +119,7 @@ class RoomsClient:
             reply = await client.request("history", room="lobby", since=10)
         """
         request_id = next(self._ids)
-        envelope: dict[str, Any] = {"type": type, "id": request_id}
-        if room is not None:
-            envelope["room"] = room
-        if data:
-            envelope["data"] = data
+        envelope = request_envelope(message_type, request_id, room, data)
         waiter = asyncio.get_running_loop().create_future()
         self._pending[request_id] = waiter
         try:

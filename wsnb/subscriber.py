@@ -25,7 +25,7 @@ from websockets.protocol import State
 
 from .client import connect
 from .core.deprecation import warn_renamed
-from .core.resume import RoomCursor, Step
+from .core.resume import CursorStep, RoomCursor
 from .display import html_card, html_table
 from .errors import WsnbError
 from .registry import registry
@@ -375,7 +375,7 @@ class Subscriber:
         except (ConnectionClosed, WsnbError, TimeoutError):
             pass  # kept in the outbox; sent again after reconnecting
 
-    def _apply(self, room: str, step: Step, *, replayed: bool) -> None:
+    def _apply(self, room: str, step: CursorStep, *, replayed: bool) -> None:
         if step.lost is not None:
             lost = {"type": "lost", "room": room, "reason": step.lost}
             self.stats.losses += 1

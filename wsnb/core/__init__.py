@@ -1,14 +1,18 @@
 """wsnb's pure core: the protocol's rules as plain objects, no sockets, no asyncio.
 
-* :mod:`~wsnb.core.envelope`: parsing requests, structured protocol errors;
+* :mod:`~wsnb.core.envelope`: requests parsed and built;
+* :mod:`~wsnb.core.errors`, :mod:`~wsnb.core.fields`: structured protocol errors, one field checker;
 * :mod:`~wsnb.core.dispatch`: message types to handlers;
 * :mod:`~wsnb.core.history`: numbered history, epochs, all-or-nothing replay;
-* :mod:`~wsnb.core.rooms`: rooms, members, presence: requests in, messages out.
+* :mod:`~wsnb.core.rooms`: rooms, members, presence: requests in, messages out;
+* :mod:`~wsnb.core.resume`: a subscriber's cursor: deliver, skip, fetch a gap, report a loss;
+* :mod:`~wsnb.core.ratelimit`: a token bucket;
+* :mod:`~wsnb.core.deprecation`: old names that still work, with a warning.
 """
 
 from .deprecation import renamed_names
 from .dispatch import Dispatcher
-from .envelope import Envelope, ErrorCode, ProtocolError, parse_envelope
+from .envelope import Envelope, ErrorCode, ProtocolError, parse_envelope, request_envelope
 from .history import History, Replay
 from .rooms import Outgoing, Room, RoomLimits, RoomsCore
 
@@ -24,6 +28,7 @@ __all__ = [
     "RoomLimits",
     "RoomsCore",
     "parse_envelope",
+    "request_envelope",
 ]
 
 __getattr__ = renamed_names(__name__, {"Limits": ("RoomLimits", RoomLimits)})

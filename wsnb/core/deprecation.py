@@ -30,12 +30,16 @@ def warn_renamed(old: str, new: str) -> None:
 
 
 def renamed_names(module: str, renamed: dict[str, tuple[str, Any]]) -> Callable[[str], Any]:
-    """A module ``__getattr__`` that serves each old name in ``renamed`` with a warning."""
+    """A module ``__getattr__`` that serves each old name in ``renamed`` with a warning.
+
+    ``renamed`` maps an old name to ``(new name, value)``; a new name with a
+    dot in it is taken as a full name (another module's).
+    """
 
     def __getattr__(name: str) -> Any:
         if name in renamed:
             new, value = renamed[name]
-            warn_renamed(f"{module}.{name}", f"{module}.{new}")
+            warn_renamed(f"{module}.{name}", new if "." in new else f"{module}.{new}")
             return value
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
 

@@ -20,6 +20,7 @@ __all__ = [
     "ProtocolError",
     "ErrorCode",
     "parse_envelope",
+    "request_envelope",
     "json_kind",
     "MAX_TYPE_LENGTH",
 ]
@@ -44,6 +45,31 @@ class Envelope:
     def fail(self, code: str, message: str, path: str | None = None) -> ProtocolError:
         """A :class:`ProtocolError` about this request, carrying its id and type."""
         return ProtocolError(code, message, path=path, request_id=self.id, request_type=self.type)
+
+
+def request_envelope(
+    message_type: str,
+    request_id: str | int | None = None,
+    room: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A client request as docs/protocol.md writes it, ready to encode: the inverse of parsing.
+
+    Absent fields are left out, so what is sent is what :func:`parse_envelope` reads back.
+
+    >>> request_envelope("join", 1, "lobby")
+    {'type': 'join', 'id': 1, 'room': 'lobby'}
+    >>> parse_envelope(json.dumps(request_envelope("publish", 2, "lobby", {"body": "hi"})))
+    Envelope(type='publish', id=2, room='lobby', data={'body': 'hi'})
+    """
+    envelope: dict[str, Any] = {"type": message_type}
+    if request_id is not None:
+        envelope["id"] = request_id
+    if room is not None:
+        envelope["room"] = room
+    if data:
+        envelope["data"] = data
+    return envelope
 
 
 #: Deeper JSON is refused (``bad_json``): what the server accepts it must be

@@ -17,11 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RoomCursor", "Step"]
+from .deprecation import renamed_names
+
+__all__ = ["CursorStep", "RoomCursor"]
 
 
 @dataclass
-class Step:
+class CursorStep:
     """What to do after a message or a join reply arrived.
 
     ``deliver``: messages to hand to the application, in order.
@@ -62,42 +64,42 @@ class RoomCursor:
         """What to send as ``data.since`` when (re)joining, or None before the first join."""
         return None if self.epoch is None else {"epoch": self.epoch, "seq": self.seq}
 
-    def on_join(self, reply: dict[str, Any]) -> Step:
+    def on_join(self, reply: dict[str, Any]) -> CursorStep:
         """Handle a join reply (docs/protocol.md): first join, or a resume with ``since``."""
         self._fetching = False
         if self.epoch is None:  # first join: start from now
             self.epoch, self.seq = reply["epoch"], reply["seq"]
-            return Step()
+            return CursorStep()
         if reply.get("recovered"):
-            step = Step(deliver=self._accept(reply["history"]))
+            step = CursorStep(deliver=self._accept(reply["history"]))
             step.deliver += self._release_held()
             return step
         # Not recoverable: say so, then carry on from where the room is now.
         reason = reply.get("reason", "unknown")
         self.epoch, self.seq = reply["epoch"], reply["seq"]
         self._held.clear()
-        return Step(lost=reason)
+        return CursorStep(lost=reason)
 
-    def on_live(self, message: dict[str, Any]) -> Step:
+    def on_live(self, message: dict[str, Any]) -> CursorStep:
         """Handle a ``message`` event that arrived on the open connection."""
         if message["epoch"] != self.epoch:
             # The server lost its history under us (a restart without it).
             self.epoch, self.seq = message["epoch"], message["seq"]
             self._held.clear()
-            return Step(deliver=[message], lost="epoch_changed")
+            return CursorStep(deliver=[message], lost="epoch_changed")
         seq = message["seq"]
         if seq <= self.seq or seq in self._held:
-            return Step(duplicate=True)
+            return CursorStep(duplicate=True)
         if seq == self.seq + 1 and not self._held:
             self.seq = seq
-            return Step(deliver=[message])
+            return CursorStep(deliver=[message])
         self._held[seq] = message
         if self._fetching:
-            return Step()
+            return CursorStep()
         self._fetching = True
-        return Step(fetch_since=self.seq)
+        return CursorStep(fetch_since=self.seq)
 
-    def on_history(self, reply: dict[str, Any]) -> Step:
+    def on_history(self, reply: dict[str, Any]) -> CursorStep:
         """Handle the reply to the ``history`` request that a live gap caused."""
         self._fetching = False
         if reply["epoch"] != self.epoch:
@@ -106,9 +108,9 @@ class RoomCursor:
         if messages and messages[0]["seq"] > self.seq + 1:
             # The gap is older than the server's history: lost for good.
             self.seq = messages[0]["seq"] - 1
-            step = Step(lost="gap_too_old")
+            step = CursorStep(lost="gap_too_old")
         else:
-            step = Step()
+            step = CursorStep()
         step.deliver = self._accept(messages) + self._release_held()
         if self._held:  # more is missing than this reply covered: ask again
             self._fetching = True
@@ -133,3 +135,6 @@ class RoomCursor:
         for seq in [s for s in self._held if s <= self.seq]:
             del self._held[seq]
         return released
+
+
+__getattr__ = renamed_names(__name__, {"Step": ("CursorStep", CursorStep)})

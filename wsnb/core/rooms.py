@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .deprecation import renamed_names
+from .deprecation import renamed_names, warn_renamed
 from .dispatch import Dispatcher
 from .envelope import Envelope, ErrorCode, ProtocolError, json_kind, parse_envelope
 from .fields import check_field
@@ -128,7 +128,7 @@ class RoomsCore(Generic[K]):
         epoch_factory: Callable[[], str] | None = None,
     ) -> None:
         self.limits = limits or RoomLimits()
-        self.fixed_rooms = rooms is not None
+        self.rooms_are_fixed = rooms is not None
         self._clock = clock
         self._epoch_factory = epoch_factory
         self._members: dict[K, _Member] = {}
@@ -138,6 +138,12 @@ class RoomsCore(Generic[K]):
             self._create_room(name)
 
     # Membership of connections -------------------------------------------------
+
+    @property
+    def fixed_rooms(self) -> bool:
+        """Deprecated alias of :attr:`rooms_are_fixed` (removed in wsnb 0.3)."""
+        warn_renamed("RoomsCore.fixed_rooms", "RoomsCore.rooms_are_fixed")
+        return self.rooms_are_fixed
 
     def connect(self, key: K, name: str | None = None) -> None:
         """A member arrived; it is called ``name`` or ``guest-N`` until it says ``hello``."""
@@ -195,7 +201,7 @@ class RoomsCore(Generic[K]):
         """
         target = self._rooms.get(room)
         if target is None:
-            if self.fixed_rooms:
+            if self.rooms_are_fixed:
                 raise KeyError(f"there is no room {room!r} (the list of rooms is fixed)")
             target = self._create_room(room)
         return self._publish(target, sender, body)
@@ -221,7 +227,7 @@ class RoomsCore(Generic[K]):
     def _join(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
         room_name = self._room_name(envelope)
         room = self._rooms.get(room_name)
-        if room is None and self.fixed_rooms:
+        if room is None and self.rooms_are_fixed:
             raise envelope.fail(ErrorCode.UNKNOWN_ROOM, f"there is no room {room_name!r}", "room")
         since = envelope.data.get("since")
         history_size = _check_int(
