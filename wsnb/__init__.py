@@ -15,6 +15,7 @@ Example::
 
 from . import close_codes, faults
 from .auth import basic_auth, bearer_auth, first_message_auth, token_checker
+from .backoff import notebook_backoff
 from .blocking import run
 from .browser import BrowserChat
 from .client import ExchangeTimeout, connect, connect_sync, exchange, exchange_sync, is_loopback
@@ -30,7 +31,7 @@ from .rooms import Rooms, RoomView
 from .rooms_client import RequestError, RoomsClient
 from .routing import Router
 from .server import Server, ends_quietly, serve
-from .subscriber import OfflineBufferFull, Subscriber, SubscriberStats, notebook_backoff, subscribe
+from .subscriber import OfflineBufferFull, Subscriber, SubscriberStats, subscribe
 from .threaded import ThreadedServer, serve_in_thread
 from .tls import LocalTLS, localhost_tls
 from .typing import Handler

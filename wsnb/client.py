@@ -9,8 +9,10 @@ caller's own event loop (which would hang until ``open_timeout``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -100,6 +102,18 @@ def connect(target: Target, **options: Any) -> _ws_connect:
     return _ws_connect(url, **_with_defaults(url, options))
 
 
+@contextlib.contextmanager
+def _collecting(received: list[Data], expected: int, timeout: float) -> Iterator[None]:
+    """Turn a timeout into :class:`ExchangeTimeout`; note what arrived on a close."""
+    try:
+        yield
+    except TimeoutError:
+        raise ExchangeTimeout(expected, received, timeout) from None
+    except ConnectionClosed as exc:
+        exc.add_note(f"replies received before the close: {received!r}")
+        raise
+
+
 async def exchange(
     target: Target,
     messages: list[Data],
@@ -123,15 +137,10 @@ async def exchange(
     async with connect(target, **options) as ws:
         for message in messages:
             await ws.send(message)
-        try:
+        with _collecting(received, expected, timeout):
             async with asyncio.timeout(timeout):
                 while len(received) < expected:
                     received.append(await ws.recv())
-        except TimeoutError:
-            raise ExchangeTimeout(expected, received, timeout) from None
-        except ConnectionClosed as exc:
-            exc.add_note(f"replies received before the close: {received!r}")
-            raise
     return received
 
 
@@ -219,15 +228,10 @@ def exchange_sync(
     with connect_sync(target, **options) as ws:
         for message in messages:
             ws.send(message)
-        while len(received) < expected:
-            remaining = deadline - time.monotonic()
-            try:
+        with _collecting(received, expected, timeout):
+            while len(received) < expected:
+                remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError
                 received.append(ws.recv(timeout=remaining))
-            except TimeoutError:
-                raise ExchangeTimeout(expected, received, timeout) from None
-            except ConnectionClosed as exc:
-                exc.add_note(f"replies received before the close: {received!r}")
-                raise
     return received

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -23,8 +21,10 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
+from .backoff import notebook_backoff
 from .client import connect
 from .core.deprecation import warn_renamed
+from .core.outbox import Outbox, OverflowPolicy
 from .core.resume import CursorStep, RoomCursor
 from .display import html_card, html_table
 from .errors import WsnbError
@@ -32,33 +32,9 @@ from .registry import registry
 from .rooms_client import RequestError, RoomsClient
 from .typing import Target
 
-__all__ = ["Subscriber", "subscribe", "notebook_backoff", "OfflineBufferFull", "SubscriberStats"]
+__all__ = ["OfflineBufferFull", "Subscriber", "SubscriberStats", "subscribe"]
 
 SubscriberState = Literal["connecting", "open", "reconnecting", "closed"]
-OverflowPolicy = Literal["reject", "drop_oldest"]
-
-
-def notebook_backoff(
-    first: float = 0.1, factor: float = 2.0, cap: float = 3.0
-) -> Callable[[], Generator[float]]:
-    """Reconnection delays for a notebook: first retry within ``first`` s, capped at ``cap`` s.
-
-    Each delay is drawn between half and all of the current step (jitter, so
-    that many clients do not retry in lockstep); the step grows by ``factor``.
-    websockets' default waits a random 0-5 s before the first retry.
-
-    >>> delays = notebook_backoff()()
-    >>> all(0.05 <= next(delays) <= 0.1 for _ in range(1))
-    True
-    """
-
-    def delays() -> Generator[float]:
-        step = first
-        while True:
-            yield step * random.uniform(0.5, 1.0)
-            step = min(step * factor, cap)
-
-    return delays
 
 
 class OfflineBufferFull(WsnbError):
@@ -97,7 +73,7 @@ class Subscriber:
     """Stay subscribed to rooms across drops and restarts; deliver every message once, in order.
 
     Start it with :func:`subscribe`. Read what arrives with ``async for event
-    in subscriber`` or :meth:`next`: room ``message`` events exactly as the
+    in subscriber`` or :meth:`next_event`: room ``message`` events exactly as the
     protocol sends them (docs/protocol.md), and ``{"type": "lost", "room",
     "reason"}`` when the server could not replay what was missed (its history
     was lost, or the gap was older than what it keeps): the application then
@@ -134,16 +110,14 @@ class Subscriber:
         self.url = target if isinstance(target, str) else target.url
         self.name = name
         self.rooms = list(rooms)
-        self.buffer_size = buffer_size
-        self.overflow: OverflowPolicy = overflow
         self.on_lost = on_lost
+        self._outbox = Outbox(buffer_size, overflow)
         self.stats = SubscriberStats()
         self.timeline: list[tuple[float, str, str]] = []
         """``(time.monotonic(), event, detail)`` for each connection event."""
         self._state: SubscriberState = "connecting"
         self._cursors = {room: RoomCursor(room) for room in self.rooms}
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._outbox: deque[tuple[str, Any]] = deque()
         self._outbox_changed = asyncio.Event()
         self._open = asyncio.Event()
         self._delays = reconnect_delays or notebook_backoff()
@@ -199,13 +173,10 @@ class Subscriber:
         """Queue ``body`` for ``room``; it goes out now if connected, else after reconnecting."""
         if room not in self._cursors:
             raise WsnbError(f"this subscriber is not in room {room!r}: it cannot publish there")
-        if len(self._outbox) >= self.buffer_size:
-            if self.overflow == "reject":
-                raise OfflineBufferFull(
-                    f"{len(self._outbox)} messages already wait to be sent (buffer_size)"
-                )
-            self._outbox.popleft()
-        self._outbox.append((room, body))
+        if not self._outbox.add(room, body):
+            raise OfflineBufferFull(
+                f"{len(self._outbox)} messages already wait to be sent (buffer_size)"
+            )
         self._outbox_changed.set()
 
     async def wait_open(self, timeout: float | None = 10.0) -> None:
@@ -219,8 +190,7 @@ class Subscriber:
                 if self._open.is_set():
                     if self._connection_open():
                         return
-                    # Open, but its connection has just closed (a server stopped
-                    # a moment ago): wait for the subscriber to notice and rejoin.
+                    # Its connection just closed (a server stopped): wait for the rejoin.
                     await asyncio.sleep(0.005)
                     continue
                 opened = asyncio.ensure_future(self._open.wait())
@@ -252,10 +222,8 @@ class Subscriber:
         registry.discard(self)
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         if self._connection is not None:
             await self._connection.close()
 
@@ -285,8 +253,7 @@ class Subscriber:
         opened = 0
         async for ws in connections:
             opened += 1
-            if opened > 1:
-                self.stats.reconnects += 1
+            self.stats.reconnects += opened > 1
             self._connection = ws
             self._note("connected", "")
             client = RoomsClient(ws)
@@ -358,8 +325,7 @@ class Subscriber:
     async def _send_outbox(self, client: RoomsClient) -> None:
         try:
             while True:
-                while self._outbox:
-                    item = self._outbox[0]
+                while (item := self._outbox.first()) is not None:
                     room, body = item
                     try:
                         await client.publish(room, body)
@@ -367,9 +333,7 @@ class Subscriber:
                         self._note("refused", f"publish in {room}: {error.code}")
                     else:
                         self.stats.published += 1
-                    # drop_oldest may have dropped it while it was on the wire
-                    if self._outbox and self._outbox[0] is item:
-                        self._outbox.popleft()
+                    self._outbox.sent(item)
                 self._outbox_changed.clear()
                 await self._outbox_changed.wait()
         except (ConnectionClosed, WsnbError, TimeoutError):
