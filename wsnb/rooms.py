@@ -153,7 +153,7 @@ class Rooms:
         self.core.forget_history()
 
     def names(self) -> list[str]:
-        """The rooms' names."""
+        """The rooms' names, in the order they were created (fixed rooms in the order given)."""
         return self.core.names()
 
     def members(self, room: str) -> list[str]:

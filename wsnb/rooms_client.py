@@ -139,7 +139,11 @@ class RoomsClient:
         return await self.request("join", room, **data)
 
     async def leave(self, room: str) -> dict[str, Any]:
-        """Leave ``room``."""
+        """Leave ``room``; the others get a ``presence`` ``leave`` event.
+
+        Raises :class:`RequestError` with code ``not_a_member`` if this
+        client is not in ``room`` (docs/protocol.md).
+        """
         return await self.request("leave", room)
 
     async def publish(self, room: str, body: Any) -> int:

@@ -251,10 +251,9 @@ async def serve(
       with the same handler different names to run both.
     * ``host`` defaults to 127.0.0.1 (reachable from this machine only) and
       ``port`` to 0 (a free port, see ``server.port``).
-    * ``compression`` defaults to ``None``, not websockets' permessage-deflate:
-      measured on loopback, deflate costs 0.7-0.8x throughput on small
-      messages and 0.03-0.05x at 64 KiB, and triples server memory per
-      connection (15 -> 47 KiB), while a notebook's traffic rarely needs it.
+    * ``compression`` defaults to ``None``, not websockets' permessage-deflate,
+      which costs throughput and triples server memory per connection while
+      a notebook's traffic rarely needs it (the figures: docs/design.md).
       Pass ``compression="deflate"`` to turn it on.
     * Every other keyword goes to :func:`websockets.asyncio.server.serve`
       unchanged: ``ssl``, ``origins``, ``max_size``, ``subprotocols``,
