@@ -3,8 +3,9 @@
 The naive fan-out ``for ws in clients: await ws.send(message)`` waits for each
 client in turn: once one client stops reading, its buffers fill, that
 ``await`` never returns, and every other client stalls with it; it is also
-slower (docs/design.md has the figures). :class:`Hub` is built on :func:`websockets.broadcast` instead: it is
-synchronous, encodes each message once and never waits for a client. What
+slower (docs/design.md has the figures). :class:`Hub` is built on
+:func:`websockets.broadcast` instead: it is synchronous, encodes each
+message once and never waits for a client. What
 ``broadcast()`` lacks, and the hub adds, is a bound: a client whose unsent
 output passes ``max_buffered`` bytes is closed (or, by choice, skipped), so
 server memory cannot grow without limit.
