@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -14,6 +15,11 @@ import textwrap
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+import wsnb
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,13 +40,15 @@ def connection_refused(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds."""
+async def wait_until(
+    predicate: Callable[[], bool], what: str = "condition met", *, timeout: float = 10.0
+) -> None:
+    """Poll ``predicate`` until it is true; fail with ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.01)
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.005)
 
 
 def wait_until_sync(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -130,3 +138,49 @@ def run_script(source: str, timeout: float = 60) -> subprocess.CompletedProcess[
         text=True,
         timeout=timeout,
     )
+
+
+# -- probes: what a client sees (the security tests share them) -------------------------
+
+#: Bound on every wait for something the server must do (never a timing assert).
+WAIT = 5.0
+
+
+def auth_message(token: str | None = "good-token") -> str:
+    data = {} if token is None else {"token": token}
+    return json.dumps({"type": "auth", "data": data})
+
+
+async def assert_echoes(ws: ClientConnection, message: str) -> None:
+    await ws.send(message)
+    async with asyncio.timeout(WAIT):
+        assert await ws.recv() == message
+
+
+async def close_code_of(ws: ClientConnection) -> tuple[str, object]:
+    """Read until the server closes; ``("close", code)``, or why it did not."""
+    try:
+        async with asyncio.timeout(WAIT):
+            while True:
+                await ws.recv()
+    except ConnectionClosed:
+        return ("close", ws.close_code)
+    except TimeoutError:
+        ws.transport.abort()  # fail fast instead of waiting for close_timeout on exit
+        return (f"not closed within {WAIT} s", ws.state.name)
+
+
+async def handshake_status(server: wsnb.Server, **options: object) -> tuple[str, object]:
+    """``("http", status)`` if the handshake is refused, else ``("opened", None)``."""
+    try:
+        async with wsnb.connect(server, **options):
+            return ("opened", None)
+    except InvalidStatus as exc:
+        return ("http", exc.response.status_code)
+
+
+async def send_flood(ws: ClientConnection, count: int) -> None:
+    """Send ``count`` messages without reading; stop quietly if the server closes."""
+    with contextlib.suppress(ConnectionClosed):
+        for i in range(count):
+            await ws.send(f"spam {i}")

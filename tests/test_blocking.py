@@ -9,6 +9,7 @@ from __future__ import annotations
 import queue
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
 from helpers import ROOT, run_script
@@ -102,6 +103,26 @@ def test_import_does_not_patch_asyncio():
 # The Jupyter case: a real kernel, with a cell queued behind the one that nests
 
 
+def _poll(get: Callable[..., dict], timeout: float) -> dict | None:
+    try:
+        return get(timeout=timeout)
+    except queue.Empty:
+        return None
+
+
+def _record_iopub(runs: dict[str, dict], idle: set[str], msg: dict) -> None:
+    run = runs.get(msg["parent_header"].get("msg_id"))
+    if run is None:
+        return
+    kind, content = msg["msg_type"], msg["content"]
+    if kind == "stream":
+        run[content["name"]] += content["text"]
+    elif kind == "error":
+        run["errors"].append(f"{content['ename']}: {content['evalue']}")
+    elif kind == "status" and content["execution_state"] == "idle":
+        idle.add(msg["parent_header"]["msg_id"])
+
+
 def _execute_and_collect(kc, cells: list[str], deadline: float) -> dict[str, dict]:
     """Send every cell at once, then gather each one's reply, stdout, stderr and errors."""
     runs = {
@@ -112,27 +133,12 @@ def _execute_and_collect(kc, cells: list[str], deadline: float) -> dict[str, dic
     while len(idle) < len(runs) or any(r["reply"] is None for r in runs.values()):
         if time.monotonic() > deadline:
             raise AssertionError(f"kernel did not finish in time: {runs}")
-        try:
-            msg = kc.get_iopub_msg(timeout=0.2)
-        except queue.Empty:
-            pass
-        else:
+        if (msg := _poll(kc.get_iopub_msg, 0.2)) is not None:
+            _record_iopub(runs, idle, msg)
+        msg = _poll(kc.get_shell_msg, 0.05)
+        if msg is not None and msg["msg_type"] == "execute_reply":
             run = runs.get(msg["parent_header"].get("msg_id"))
             if run is not None:
-                kind, content = msg["msg_type"], msg["content"]
-                if kind == "stream":
-                    run[content["name"]] += content["text"]
-                elif kind == "error":
-                    run["errors"].append(f"{content['ename']}: {content['evalue']}")
-                elif kind == "status" and content["execution_state"] == "idle":
-                    idle.add(msg["parent_header"]["msg_id"])
-        try:
-            msg = kc.get_shell_msg(timeout=0.05)
-        except queue.Empty:
-            pass
-        else:
-            run = runs.get(msg["parent_header"].get("msg_id"))
-            if run is not None and msg["msg_type"] == "execute_reply":
                 run["reply"] = msg["content"]
     return runs
 

@@ -44,7 +44,7 @@ class Reader:
             self.closed_by = exc
 
     async def wait_for(self, count, timeout=5.0):
-        await wait_until(lambda: len(self.messages) >= count, timeout)
+        await wait_until(lambda: len(self.messages) >= count, timeout=timeout)
         return self.messages
 
 

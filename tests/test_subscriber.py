@@ -16,25 +16,22 @@ import gc
 import logging
 import os
 import random
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from helpers import wait_until
 
 import wsnb
 from wsnb.core import RoomLimits
 
-# Helpers (kept here: tests/helpers.py is shared and edited by others) ----------------
+# Helpers ------------------------------------------------------------------------------
 
 
-async def until(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Wait until ``predicate()`` is true; fail with ``what`` after ``timeout`` s."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                await asyncio.sleep(0.005)
-    except TimeoutError:
-        raise AssertionError(f"within {timeout} s: {what}") from None
+@pytest.fixture
+async def rooms_server() -> tuple[wsnb.Rooms, wsnb.Server]:
+    """A rooms server named "rooms" (the autouse fixture in conftest.py stops it)."""
+    rooms = wsnb.Rooms()
+    return rooms, await wsnb.serve(rooms, name="rooms")
 
 
 def bodies(messages: list[dict[str, Any]]) -> list[Any]:
@@ -182,7 +179,7 @@ async def test_chaos_every_message_exactly_once_in_order_across_drops_and_restar
     assert lost == [], ctx
     assert (chaos.dropped, chaos.restarted) == (20, 2), ctx
     # The last cut may come after the last message: let the subscriber come back.
-    await until(
+    await wait_until(
         lambda: sub.stats.reconnects >= chaos.dropped + chaos.restarted,
         f"one reconnection per cut {sub.stats} {ctx}",
     )
@@ -229,7 +226,7 @@ async def test_chaos_two_subscribers_in_two_rooms_each_get_their_room_once_in_or
         assert bodies(events[room]) == expected[room], (room, ctx)
         assert sub.stats.delivered == len(expected[room]), (room, sub.stats, ctx)
         assert sub.stats.losses == 0, (room, sub.stats, ctx)
-        await until(
+        await wait_until(
             lambda sub=sub: sub.stats.reconnects >= chaos.dropped + chaos.restarted,
             f"one reconnection per cut {room} {sub.stats} {ctx}",
         )
@@ -272,9 +269,8 @@ async def test_a_gap_older_than_the_history_is_reported_then_delivery_goes_on():
     await sub.close()
 
 
-async def test_history_forgotten_while_disconnected_is_reported_as_epoch_changed():
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms, name="rooms")
+async def test_history_forgotten_while_disconnected_is_reported_as_epoch_changed(rooms_server):
+    rooms, server = rooms_server
     lost: list[dict[str, Any]] = []
     sub = await wsnb.subscribe(server, ["lobby"], name="sub", on_lost=lost.append)
     rooms.publish("lobby", "old")
@@ -299,9 +295,8 @@ async def test_history_forgotten_while_disconnected_is_reported_as_epoch_changed
     await sub.close()
 
 
-async def test_history_forgotten_under_a_live_connection_is_reported_too():
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms, name="rooms")
+async def test_history_forgotten_under_a_live_connection_is_reported_too(rooms_server):
+    rooms, server = rooms_server
     sub = await wsnb.subscribe(server, ["lobby"], name="sub")
     rooms.publish("lobby", "old")
     await sub.next_event(timeout=5)
@@ -320,13 +315,12 @@ async def test_history_forgotten_under_a_live_connection_is_reported_too():
 # e. Offline sending ------------------------------------------------------------------------
 
 
-async def test_messages_published_offline_go_out_in_order_after_reconnecting():
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms, name="rooms")
+async def test_messages_published_offline_go_out_in_order_after_reconnecting(rooms_server):
+    rooms, server = rooms_server
     sub = await wsnb.subscribe(server, ["lobby"], name="sub")
     port = server.port
     await server.stop()
-    await until(lambda: sub.state == "reconnecting", "the subscriber notices the server left")
+    await wait_until(lambda: sub.state == "reconnecting", "the subscriber notices the server left")
 
     sent = [f"offline {i}" for i in range(5)]
     for body in sent:
@@ -335,7 +329,7 @@ async def test_messages_published_offline_go_out_in_order_after_reconnecting():
     assert rooms.history("lobby") == []
 
     server = await wsnb.serve(rooms, name="rooms", port=port)
-    await until(lambda: sub.unsent == 0, "the offline messages are acknowledged")
+    await wait_until(lambda: sub.unsent == 0, "the offline messages are acknowledged")
     history = rooms.history("lobby")
     assert bodies(history) == sent  # in order, once each
     assert {m["data"]["from"] for m in history} == {"sub"}
@@ -349,13 +343,12 @@ async def test_messages_published_offline_go_out_in_order_after_reconnecting():
     await sub.close()
 
 
-async def test_a_full_offline_buffer_rejects_the_next_message():
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms, name="rooms")
+async def test_a_full_offline_buffer_rejects_the_next_message(rooms_server):
+    rooms, server = rooms_server
     sub = await wsnb.subscribe(server, ["lobby"], name="sub", buffer_size=3, overflow="reject")
     port = server.port
     await server.stop()
-    await until(lambda: sub.state == "reconnecting", "the subscriber notices the server left")
+    await wait_until(lambda: sub.state == "reconnecting", "the subscriber notices the server left")
     for i in range(3):
         sub.publish("lobby", i)
     with pytest.raises(wsnb.OfflineBufferFull):
@@ -363,32 +356,33 @@ async def test_a_full_offline_buffer_rejects_the_next_message():
     assert sub.unsent == 3
 
     server = await wsnb.serve(rooms, name="rooms", port=port)
-    await until(lambda: sub.unsent == 0, "the buffered messages are acknowledged")
+    await wait_until(lambda: sub.unsent == 0, "the buffered messages are acknowledged")
     assert bodies(rooms.history("lobby")) == [0, 1, 2]
     sub.publish("lobby", 3)  # room again once they are out
-    await until(lambda: sub.unsent == 0, "the next message is acknowledged")
+    await wait_until(lambda: sub.unsent == 0, "the next message is acknowledged")
     assert bodies(rooms.history("lobby")) == [0, 1, 2, 3]
     await sub.close()
 
 
-async def test_a_full_offline_buffer_with_drop_oldest_keeps_the_newest():
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms, name="rooms")
+async def test_a_full_offline_buffer_with_drop_oldest_keeps_the_newest(rooms_server):
+    rooms, server = rooms_server
     sub = await wsnb.subscribe(server, ["lobby"], name="sub", buffer_size=3, overflow="drop_oldest")
     port = server.port
     await server.stop()
-    await until(lambda: sub.state == "reconnecting", "the subscriber notices the server left")
+    await wait_until(lambda: sub.state == "reconnecting", "the subscriber notices the server left")
     for i in range(5):
         sub.publish("lobby", i)  # never raises
     assert sub.unsent == 3
 
     server = await wsnb.serve(rooms, name="rooms", port=port)
-    await until(lambda: sub.unsent == 0, "the buffered messages are acknowledged")
+    await wait_until(lambda: sub.unsent == 0, "the buffered messages are acknowledged")
     assert bodies(rooms.history("lobby")) == [2, 3, 4]
     await sub.close()
 
 
-async def test_drop_oldest_never_drops_a_newer_message_in_place_of_one_in_flight(monkeypatch):
+async def test_drop_oldest_never_drops_a_newer_message_in_place_of_one_in_flight(
+    rooms_server, monkeypatch
+):
     """The oldest message may be on the wire already; dropping it must not cost a newer one.
 
     The server holds its replies (so "a" stays unacknowledged, in flight),
@@ -396,42 +390,40 @@ async def test_drop_oldest_never_drops_a_newer_message_in_place_of_one_in_flight
     three (b, c, d) must all be published, in order; "a" was already sent,
     so it may be published too (at least once).
     """
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms, name="rooms")
+    rooms, server = rooms_server
     sub = await wsnb.subscribe(server, ["lobby"], name="sub", buffer_size=3, overflow="drop_oldest")
     held: list[tuple[Any, ...]] = []
     broadcast = rooms.hub.broadcast
     monkeypatch.setattr(rooms.hub, "broadcast", lambda *args, **kwargs: held.append(args))
 
     sub.publish("lobby", "a")
-    await until(lambda: bodies(rooms.history("lobby")) == ["a"], "the server receives 'a'")
+    await wait_until(lambda: bodies(rooms.history("lobby")) == ["a"], "the server receives 'a'")
     for body in "bcd":  # "a" is unacknowledged: its reply is held
         sub.publish("lobby", body)
     monkeypatch.setattr(rooms.hub, "broadcast", broadcast)
     for args in held:
         broadcast(*args)
 
-    await until(lambda: sub.unsent == 0, "every buffered message is acknowledged")
+    await wait_until(lambda: sub.unsent == 0, "every buffered message is acknowledged")
     published = bodies(rooms.history("lobby"))
     assert published in (["a", "b", "c", "d"], ["b", "c", "d"]), published
     await sub.close()
 
 
-async def test_a_publish_the_server_refuses_does_not_block_the_ones_after_it():
+async def test_a_publish_the_server_refuses_does_not_block_the_ones_after_it(rooms_server):
     """Publishing in a room the subscriber is not in must not wedge its outbox for good.
 
     Either ``publish()`` refuses at once, or the refused message is set
     aside; the next message for a room it is in still goes out.
     """
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms, name="rooms")
+    rooms, server = rooms_server
     sub = await wsnb.subscribe(server, ["lobby"], name="sub")
     try:
         sub.publish("elsewhere", "nobody hears this")
     except wsnb.WsnbError:
         pass  # refusing at once is fine
     sub.publish("lobby", "after")
-    await until(
+    await wait_until(
         lambda: "after" in bodies(rooms.history("lobby")),
         "a message for the subscriber's own room is published",
         timeout=3,
@@ -442,21 +434,20 @@ async def test_a_publish_the_server_refuses_does_not_block_the_ones_after_it():
 # f. State, stats, timeline, display, backoff ---------------------------------------------
 
 
-async def test_state_goes_open_reconnecting_open_then_closed():
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms, name="rooms")
+async def test_state_goes_open_reconnecting_open_then_closed(rooms_server):
+    rooms, server = rooms_server
     sub = await wsnb.subscribe(server, ["lobby"], name="sub")
     assert sub.state == "open"
     assert sub.stats.reconnects == 0
 
     port = server.port
     await server.stop()
-    await until(lambda: sub.state == "reconnecting", "state becomes 'reconnecting'")
-    await until(lambda: any(e == "retry" for _, e, _ in sub.timeline), "a retry is planned")
+    await wait_until(lambda: sub.state == "reconnecting", "state becomes 'reconnecting'")
+    await wait_until(lambda: any(e == "retry" for _, e, _ in sub.timeline), "a retry is planned")
     assert sub.state == "reconnecting"  # still, while the server is away
 
     server = await wsnb.serve(rooms, name="rooms", port=port)
-    await until(lambda: sub.state == "open", "state becomes 'open' again")
+    await wait_until(lambda: sub.state == "open", "state becomes 'open' again")
     assert sub.stats.reconnects == 1
     assert sub.stats.recoveries == 1
     await sub.close()
@@ -464,18 +455,17 @@ async def test_state_goes_open_reconnecting_open_then_closed():
     await sub.close()  # a second close does nothing
     assert sub.state == "closed"
     # Closed for good: its connection goes and it does not come back on its own.
-    await until(lambda: server.connections == [], "the closed subscriber's connection goes")
+    await wait_until(lambda: server.connections == [], "the closed subscriber's connection goes")
 
 
-async def test_timeline_records_drop_retry_connect_open_across_a_restart():
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms, name="rooms")
+async def test_timeline_records_drop_retry_connect_open_across_a_restart(rooms_server):
+    rooms, server = rooms_server
     sub = await wsnb.subscribe(server, ["lobby"], name="sub")
     assert [e for _, e, _ in sub.timeline] == ["connected", "open"]
     mark = len(sub.timeline)
 
     server = await wsnb.faults.restart(server, downtime=0.1)
-    await until(
+    await wait_until(
         lambda: any(e == "open" for _, e, _ in sub.timeline[mark:]),
         "the subscriber reopens after the restart",
     )
@@ -495,9 +485,8 @@ async def test_timeline_records_drop_retry_connect_open_across_a_restart():
     assert sub.timeline[-1][1] == "closed"
 
 
-async def test_repr_html_shows_the_state_the_stats_and_the_positions():
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms, name="rooms")
+async def test_repr_html_shows_the_state_the_stats_and_the_positions(rooms_server):
+    rooms, server = rooms_server
     sub = await wsnb.subscribe(server, ["lobby"], name="sub")
     for i in range(3):
         rooms.publish("lobby", i)
@@ -529,7 +518,7 @@ def test_notebook_backoff_retries_fast_first_and_is_capped():
     assert max(values[-20:]) > 0.25  # it does grow up to the cap
 
 
-async def test_the_subscriber_waits_the_delays_it_is_given():
+async def test_the_subscriber_waits_the_delays_it_is_given(rooms_server):
     used: list[float] = []
 
     def recorded():
@@ -537,30 +526,28 @@ async def test_the_subscriber_waits_the_delays_it_is_given():
             used.append(delay)
             yield delay
 
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms, name="rooms")
+    rooms, server = rooms_server
     sub = await wsnb.subscribe(server, ["lobby"], name="sub", reconnect_delays=recorded)
     port = server.port
     await server.stop()
-    await until(lambda: len(used) >= 3, "the subscriber retries with the given delays")
+    await wait_until(lambda: len(used) >= 3, "the subscriber retries with the given delays")
     assert all(0 < d <= 0.02 for d in used)
     server = await wsnb.serve(rooms, name="rooms", port=port)
-    await until(lambda: sub.state == "open", "the subscriber reconnects")
+    await wait_until(lambda: sub.state == "open", "the subscriber reconnects")
     await sub.close()
 
 
 # g. Clean shutdown ---------------------------------------------------------------------------
 
 
-async def test_close_and_stop_leave_no_task_behind():
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms, name="rooms")
+async def test_close_and_stop_leave_no_task_behind(rooms_server):
+    rooms, server = rooms_server
     before = asyncio.all_tasks()
     sub = await wsnb.subscribe(server, ["lobby"], name="sub")
     rooms.publish("lobby", "hi")
     await sub.next_event(timeout=5)
     sub.publish("lobby", "back")
-    await until(lambda: sub.unsent == 0, "the publish is acknowledged")
+    await wait_until(lambda: sub.unsent == 0, "the publish is acknowledged")
     await sub.close()
     await server.stop()
     left = asyncio.all_tasks() - before - {asyncio.current_task()}
@@ -568,15 +555,14 @@ async def test_close_and_stop_leave_no_task_behind():
     assert sub.state == "closed"
 
 
-async def test_close_itself_ends_every_task_the_subscriber_started():
+async def test_close_itself_ends_every_task_the_subscriber_started(rooms_server):
     """Once ``await sub.close()`` returns, nothing of the subscriber is left running.
 
     Today one task is left: the loop's finaliser for websockets' reconnecting
     ``connect()`` async generator (``async_generator_athrow``), scheduled when
     the cancelled ``_run`` drops it unclosed; it ends on a later loop turn.
     """
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms, name="rooms")
+    rooms, server = rooms_server
     before = asyncio.all_tasks()
     sub = await wsnb.subscribe(server, ["lobby"], name="sub")
     await sub.close()
@@ -584,25 +570,23 @@ async def test_close_itself_ends_every_task_the_subscriber_started():
     assert left == set()
 
 
-async def test_close_while_reconnecting_leaves_no_task_behind():
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms, name="rooms")
+async def test_close_while_reconnecting_leaves_no_task_behind(rooms_server):
+    rooms, server = rooms_server
     before = asyncio.all_tasks()
     sub = await wsnb.subscribe(server, ["lobby"], name="sub")
     await server.stop()
-    await until(lambda: any(e == "retry" for _, e, _ in sub.timeline), "a retry is planned")
+    await wait_until(lambda: any(e == "retry" for _, e, _ in sub.timeline), "a retry is planned")
     await sub.close()
     assert sub.state == "closed"
-    await until(
+    await wait_until(
         lambda: asyncio.all_tasks() - before - {asyncio.current_task()} == set(),
         "every task the subscriber started ends",
         timeout=5,
     )
 
 
-async def test_stop_all_closes_subscribers_too():
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms, name="rooms")
+async def test_stop_all_closes_subscribers_too(rooms_server):
+    rooms, server = rooms_server
     before = asyncio.all_tasks()
     sub = await wsnb.subscribe(server, ["lobby"], name="sub")
     other = await wsnb.subscribe(server, ["news"], name="other")
@@ -627,8 +611,8 @@ async def test_a_refused_room_makes_subscribe_raise_instead_of_hanging():
             await wsnb.subscribe(server, ["other"], name="sub")
     assert raised.value.code == "unknown_room"
     # It gave up: no reconnection loop left running against the server.
-    await until(lambda: server.connections == [], "the refused subscriber disconnects")
-    await until(
+    await wait_until(lambda: server.connections == [], "the refused subscriber disconnects")
+    await wait_until(
         lambda: asyncio.all_tasks() - before - {asyncio.current_task()} == set(),
         "the refused subscriber's tasks end",
         timeout=5,
@@ -644,10 +628,9 @@ async def test_a_refused_room_among_good_ones_is_refused_too():
     assert raised.value.code == "unknown_room"
 
 
-async def test_wait_open_right_after_a_restart_waits_for_the_rejoin():
+async def test_wait_open_right_after_a_restart_waits_for_the_rejoin(rooms_server):
     """wait_open() just after a restart returns once the subscriber is back, not before."""
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms, name="rooms")
+    rooms, server = rooms_server
     sub = await wsnb.subscribe(server, ["lobby"], name="sub")
     try:
         port = server.port

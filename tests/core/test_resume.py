@@ -266,6 +266,21 @@ def test_cursors_of_different_rooms_are_independent():
 # Property: whatever the live stream looks like, exactly 1..N in order ----------------
 
 
+def draw_garbled_wire(data: st.DataObject, n: int) -> list[int]:
+    """Seqs 1..n with neighbours swapped within a window, some dropped, some sent again later."""
+    window = data.draw(st.integers(1, 5), label="window")
+    order = list(range(1, n + 1))
+    for i in range(n):
+        j = data.draw(st.integers(i, min(n - 1, i + window - 1)))
+        order[i], order[j] = order[j], order[i]
+    dropped = data.draw(st.sets(st.sampled_from(order)), label="dropped")
+    wire = [seq for seq in order if seq not in dropped]
+    for seq in data.draw(st.lists(st.sampled_from(order), max_size=n), label="duplicates"):
+        after = wire.index(seq) + 1 if seq in wire else 0  # a copy comes after the original
+        wire.insert(data.draw(st.integers(after, len(wire))), seq)
+    return wire
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_stream_with_duplicates_reorderings_and_drops_delivers_exactly_1_to_n(data):
@@ -281,16 +296,7 @@ def test_any_stream_with_duplicates_reorderings_and_drops_delivers_exactly_1_to_
     """
     n = data.draw(st.integers(1, 60), label="n")
     history = {seq: msg(seq) for seq in range(1, n + 1)}
-    window = data.draw(st.integers(1, 5), label="window")
-    order = list(range(1, n + 1))
-    for i in range(n):
-        j = data.draw(st.integers(i, min(n - 1, i + window - 1)))
-        order[i], order[j] = order[j], order[i]
-    dropped = data.draw(st.sets(st.sampled_from(order)), label="dropped")
-    wire = [seq for seq in order if seq not in dropped]
-    for seq in data.draw(st.lists(st.sampled_from(order), max_size=n), label="duplicates"):
-        after = wire.index(seq) + 1 if seq in wire else 0  # a copy comes after the original
-        wire.insert(data.draw(st.integers(after, len(wire))), seq)
+    wire = draw_garbled_wire(data, n)
 
     cursor = RoomCursor(ROOM)
     assert cursor.on_join({"epoch": "e1", "seq": 0, "history": []}) == CursorStep()

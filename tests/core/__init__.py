@@ -1,0 +1,1 @@
+"""Tests of wsnb.core: the protocol rules, with no sockets and no event loop."""
