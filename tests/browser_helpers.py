@@ -89,6 +89,23 @@ class ChatPage:
     async def state(self) -> str | None:
         return await self.root.get_attribute("data-state")
 
+    async def status_in_state(self, state: str, timeout: float = WAIT) -> str:
+        """The status line's text at a moment the chat is in ``state``, both read at once.
+
+        Reading the text after :meth:`wait_state` races the chat's own retry
+        timer, which may have moved it on (to "connecting") in between.
+        """
+        text = await self.page.wait_for_function(
+            """state => {
+                const root = document.querySelector(".wsnb-chat");
+                return root && root.dataset.state === state
+                    ? root.querySelector(".wsnb-chat-status").textContent : null;
+            }""",
+            arg=state,
+            timeout=timeout * 1000,
+        )
+        return str(await text.json_value())
+
     async def record_states(self) -> None:
         """From now on, remember every value ``data-state`` takes (see :meth:`states`)."""
         await self.root.evaluate(_STATE_RECORDER)
