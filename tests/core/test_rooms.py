@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from wsnb.core import Outgoing, RoomLimits, RoomsCore
+from wsnb.core import Outgoing, RoomLimits, RoomsCore, request_envelope
 from wsnb.json_messages import encode_json
 
 NOW = 1795494545.25
@@ -45,14 +45,7 @@ class Chat:
     def send(
         self, key: str, type: str, room: str | None = None, *, id: Any = None, **data: Any
     ) -> list[Outgoing[str]]:
-        envelope: dict[str, Any] = {"type": type}
-        if id is not None:
-            envelope["id"] = id
-        if room is not None:
-            envelope["room"] = room
-        if data:
-            envelope["data"] = data
-        return self.raw(key, json.dumps(envelope))
+        return self.raw(key, json.dumps(request_envelope(type, id, room, data)))
 
     def raw(self, key: str, raw: str | bytes) -> list[Outgoing[str]]:
         out = self.core.receive(key, raw)
