@@ -1,4 +1,14 @@
-"""Shared fixtures: every test starts and ends with no wsnb server running."""
+"""Shared fixtures: every test starts and ends with no wsnb server running.
+
+The servers many tests need (echo, rooms, hub) are fixtures here too, each
+served on the test's own loop and stopped after it. A test that restarts one
+(a new server object on the same port) leaves the new one to
+``_stop_wsnb_servers``, which stops whatever is left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -19,3 +29,47 @@ async def _stop_wsnb_servers():
     yield
     await wsnb.stop_all()
     assert wsnb.running_servers() == []
+
+
+@pytest.fixture
+async def echo_server() -> AsyncIterator[wsnb.Server]:
+    """``wsnb.echo`` served on a free port."""
+    server = await wsnb.serve(wsnb.echo)
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def rooms_server() -> AsyncIterator[tuple[wsnb.Rooms, wsnb.Server]]:
+    """A ``wsnb.Rooms()`` with the default limits, served as "rooms": ``(rooms, server)``."""
+    rooms = wsnb.Rooms()
+    server = await wsnb.serve(rooms, name="rooms")
+    yield rooms, server
+    await server.stop()
+
+
+@pytest.fixture
+async def hub_server() -> AsyncIterator[tuple[wsnb.Hub, wsnb.Server]]:
+    """A ``wsnb.Hub()`` as the handler (it relays), served as "hub": ``(hub, server)``."""
+    hub = wsnb.Hub()
+    server = await wsnb.serve(hub, name="hub")
+    yield hub, server
+    await server.stop()
+
+
+OpenClient = Callable[..., Awaitable[wsnb.RoomsClient]]
+
+
+@pytest.fixture
+async def open_client() -> AsyncIterator[OpenClient]:
+    """``await open_client(server, name=None)``: a connected RoomsClient, closed after the test."""
+    clients: list[wsnb.RoomsClient] = []
+
+    async def open_(server: wsnb.Server, name: str | None = None) -> wsnb.RoomsClient:
+        client = await wsnb.RoomsClient.connect(server, name=name)
+        clients.append(client)
+        return client
+
+    yield open_
+    for client in clients:
+        await client.close()

@@ -15,6 +15,7 @@ import textwrap
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -184,3 +185,81 @@ async def send_flood(ws: ClientConnection, count: int) -> None:
     with contextlib.suppress(ConnectionClosed):
         for i in range(count):
             await ws.send(f"spam {i}")
+
+
+# -- rooms: what RoomsClients and Subscribers receive ------------------------------------
+
+#: Bound on every wait for a rooms event.
+TIMEOUT = 5.0
+
+
+def bodies(messages: list[dict[str, Any]]) -> list[Any]:
+    """The ``data.body`` of each room message, in order."""
+    return [m["data"]["body"] for m in messages]
+
+
+def said(messages: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """``(from, body)`` of each room message, in order."""
+    return [(m["data"]["from"], m["data"]["body"]) for m in messages]
+
+
+def presence(room: str, event: str, name: str, members: list[str], **extra: Any) -> dict[str, Any]:
+    """The presence event docs/protocol.md describes (``extra``: say, ``was`` for a rename)."""
+    return {
+        "type": "presence",
+        "room": room,
+        "data": {"event": event, "name": name, **extra, "members": members},
+    }
+
+
+async def events(client: wsnb.RoomsClient, count: int) -> list[dict[str, Any]]:
+    """The next ``count`` events, whatever their type."""
+    return [await client.next_event(timeout=TIMEOUT) for _ in range(count)]
+
+
+async def messages(client: wsnb.RoomsClient, count: int) -> list[dict[str, Any]]:
+    """The next ``count`` room messages, skipping presence events."""
+    got: list[dict[str, Any]] = []
+    while len(got) < count:
+        event = await client.next_event(timeout=TIMEOUT)
+        if event["type"] == "message":
+            got.append(event)
+        else:
+            assert event["type"] == "presence", event
+    return got
+
+
+async def assert_no_events(client: wsnb.RoomsClient) -> None:
+    """Nothing unread is waiting: checked after a round-trip, so nothing is still in flight."""
+    await client.rooms()
+    assert client.pending_events == 0, [
+        client._events.get_nowait() for _ in range(client.pending_events)
+    ]
+
+
+async def serve_again(rooms: wsnb.Rooms, port: int, name: str = "rooms") -> wsnb.Server:
+    """``rooms`` served again on ``port``, as after a restart (its history and epochs kept)."""
+    return await wsnb.serve(rooms, name=name, port=port)
+
+
+# -- hub: which member is which client ----------------------------------------------------
+
+
+def member_on_port(hub: wsnb.Hub, port: int) -> wsnb.HubClient | None:
+    """The hub's record of the client whose end of the connection is on ``port``, if any."""
+    clients = [c for c in hub.clients if c.connection.remote_address[1] == port]
+    return clients[0] if clients else None
+
+
+def member(hub: wsnb.Hub, ws: ClientConnection) -> wsnb.HubClient:
+    """The hub's record of the test's client ``ws`` (matched on the client's port)."""
+    port = ws.local_address[1]
+    (client,) = [c for c in hub.clients if c.connection.remote_address[1] == port]
+    return client
+
+
+@contextlib.asynccontextmanager
+async def connected(server: wsnb.Server, n: int, path: str = "") -> AsyncIterator[list[Any]]:
+    """``n`` clients of ``server``, closed on exit."""
+    async with contextlib.AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(wsnb.connect(server.url + path)) for _ in range(n)]

@@ -17,16 +17,14 @@ async def double(ws):
         await ws.send(message)
 
 
-async def test_exchange_with_server_object():
+async def test_exchange_with_server_object(echo_server):
     """exchange() accepts a wsnb server and returns one reply per message."""
-    server = await wsnb.serve(wsnb.echo)
-    assert await wsnb.exchange(server, ["a", b"b"]) == ["a", b"b"]
+    assert await wsnb.exchange(echo_server, ["a", b"b"]) == ["a", b"b"]
 
 
-async def test_exchange_with_url():
+async def test_exchange_with_url(echo_server):
     """exchange() accepts a ws:// URL string."""
-    server = await wsnb.serve(wsnb.echo)
-    assert await wsnb.exchange(server.url, ["a"]) == ["a"]
+    assert await wsnb.exchange(echo_server.url, ["a"]) == ["a"]
 
 
 async def test_exchange_collects_the_requested_number_of_replies():
@@ -49,21 +47,19 @@ async def test_exchange_with_zero_replies_only_sends():
     assert received == ["one", "two"]
 
 
-async def test_exchange_timeout_carries_the_replies_that_arrived():
+async def test_exchange_timeout_carries_the_replies_that_arrived(echo_server):
     """When too few replies come, ExchangeTimeout (a TimeoutError) holds those that did."""
-    server = await wsnb.serve(wsnb.echo)
     with pytest.raises(wsnb.ExchangeTimeout) as info:
-        await wsnb.exchange(server, ["hi"], replies=2, timeout=0.2)
+        await wsnb.exchange(echo_server, ["hi"], replies=2, timeout=0.2)
     error = info.value
     assert error.replies == ["hi"]
     assert isinstance(error, TimeoutError) and isinstance(error, wsnb.WsnbError)
     assert "expected 2 replies" in str(error) and "got 1" in str(error)
 
 
-async def test_connect_opens_a_websockets_connection_to_a_server_object():
+async def test_connect_opens_a_websockets_connection_to_a_server_object(echo_server):
     """connect(server) works with `async with` and gives a websockets connection."""
-    server = await wsnb.serve(wsnb.echo)
-    async with wsnb.connect(server) as ws:
+    async with wsnb.connect(echo_server) as ws:
         await ws.send("hi")
         assert await ws.recv() == "hi"
     assert ws.close_code == 1000
@@ -93,20 +89,18 @@ def dead_proxy_env(monkeypatch):
     return dead
 
 
-async def test_loopback_connect_ignores_proxy_environment(dead_proxy_env):
+async def test_loopback_connect_ignores_proxy_environment(echo_server, dead_proxy_env):
     """A proxy set in the environment does not break connecting to 127.0.0.1."""
-    server = await wsnb.serve(wsnb.echo)
-    async with wsnb.connect(server.url) as ws:
+    async with wsnb.connect(echo_server.url) as ws:
         await ws.send("direct")
         assert await ws.recv() == "direct"
-    assert await wsnb.exchange(server, ["also direct"]) == ["also direct"]
+    assert await wsnb.exchange(echo_server, ["also direct"]) == ["also direct"]
 
 
-async def test_explicit_proxy_argument_is_not_overridden(dead_proxy_env):
+async def test_explicit_proxy_argument_is_not_overridden(echo_server, dead_proxy_env):
     """A proxy passed explicitly is still used, even for loopback (keywords go to websockets)."""
-    server = await wsnb.serve(wsnb.echo)
     with pytest.raises(OSError):
-        await wsnb.exchange(server, ["x"], proxy=dead_proxy_env, open_timeout=5)
+        await wsnb.exchange(echo_server, ["x"], proxy=dead_proxy_env, open_timeout=5)
 
 
 @pytest.mark.parametrize(
@@ -131,10 +125,9 @@ def test_is_loopback(url, expected):
     assert wsnb.is_loopback(url) is expected
 
 
-async def test_exchange_against_a_stopped_server_fails_clearly():
+async def test_exchange_against_a_stopped_server_fails_clearly(echo_server):
     """Connecting to a server that was stopped is refused, not hung."""
-    server = await wsnb.serve(wsnb.echo)
-    await server.stop()
+    await echo_server.stop()
     with pytest.raises(OSError):
         async with asyncio.timeout(10):
-            await wsnb.exchange(server, ["x"])
+            await wsnb.exchange(echo_server, ["x"])

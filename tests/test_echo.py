@@ -10,20 +10,14 @@ import wsnb
 MAX_SIZE = 2**20  # websockets' default max_size, which wsnb.serve keeps
 
 
-@pytest.fixture
-async def echo_server():
-    return await wsnb.serve(wsnb.echo)
-
-
 async def test_echo_text(echo_server):
     """A text message comes back as the same str."""
     assert await wsnb.exchange(echo_server, ["héllo ✓"]) == ["héllo ✓"]
 
 
-async def test_echo_binary_keeps_bytes_type():
+async def test_echo_binary_keeps_bytes_type(echo_server):
     """A binary message comes back as bytes, not str."""
-    server = await wsnb.serve(wsnb.echo)
-    [reply] = await wsnb.exchange(server, [b"\x00\x01\xff"])
+    [reply] = await wsnb.exchange(echo_server, [b"\x00\x01\xff"])
     assert type(reply) is bytes
     assert reply == b"\x00\x01\xff"
 

@@ -9,11 +9,6 @@ import pytest
 import wsnb
 
 
-@pytest.fixture
-async def echo_server():
-    return await wsnb.serve(wsnb.echo)
-
-
 async def test_send_json_recv_json_round_trip(echo_server):
     """Any JSON value, non-ASCII text included, survives send_json/recv_json."""
     data = {

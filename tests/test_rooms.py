@@ -1,5 +1,8 @@
 """wsnb.Rooms and wsnb.RoomsClient over real sockets (docs/protocol.md end to end).
 
+Bad input over the wire (one row per documented error, oversized and
+un-encodable messages): test_rooms_bad_input.py.
+
 Waits are conditions (wait_until, next_event(timeout=...)), never sleeps. To
 check that a client got nothing it should not have, a request round-trip is
 used: the server answers in order, so by the time the reply is back every
@@ -9,78 +12,28 @@ event sent before it is in the client's queue (see ``assert_no_events``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import logging
-from typing import Any
 
 import pytest
-from helpers import stalled_client, wait_until
+from helpers import (
+    TIMEOUT,
+    assert_no_events,
+    events,
+    messages,
+    presence,
+    said,
+    stalled_client,
+    wait_until,
+)
 
 import wsnb
-from wsnb.core import RoomLimits
-
-TIMEOUT = 5.0
-
-
-@pytest.fixture
-async def open_client():
-    """Connect RoomsClients (optionally saying hello); all are closed after the test."""
-    clients: list[wsnb.RoomsClient] = []
-
-    async def open_(server, name: str | None = None) -> wsnb.RoomsClient:
-        client = await wsnb.RoomsClient.connect(server, name=name)
-        clients.append(client)
-        return client
-
-    yield open_
-    for client in clients:
-        await client.close()
-
-
-async def events(client: wsnb.RoomsClient, count: int) -> list[dict[str, Any]]:
-    return [await client.next_event(timeout=TIMEOUT) for _ in range(count)]
-
-
-async def assert_no_events(client: wsnb.RoomsClient) -> None:
-    """Nothing unread is waiting: checked after a round-trip, so nothing is still in flight."""
-    await client.rooms()
-    assert client.pending_events == 0, [
-        client._events.get_nowait() for _ in range(client.pending_events)
-    ]
-
-
-async def messages(client: wsnb.RoomsClient, count: int) -> list[dict[str, Any]]:
-    """The next ``count`` room messages, skipping presence events."""
-    got: list[dict[str, Any]] = []
-    while len(got) < count:
-        event = await client.next_event(timeout=TIMEOUT)
-        if event["type"] == "message":
-            got.append(event)
-        else:
-            assert event["type"] == "presence", event
-    return got
-
-
-def presence(room: str, event: str, name: str, members: list[str], **extra: Any):
-    return {
-        "type": "presence",
-        "room": room,
-        "data": {"event": event, "name": name, **extra, "members": members},
-    }
-
-
-def bodies(msgs: list[dict[str, Any]]) -> list[tuple[str, Any]]:
-    return [(m["data"]["from"], m["data"]["body"]) for m in msgs]
-
 
 # Chat between several clients
 
 
-async def test_three_clients_two_rooms(open_client):
+async def test_three_clients_two_rooms(rooms_server, open_client):
     """Each client gets the messages of its rooms only, in order, with epoch and seq."""
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms)
+    rooms, server = rooms_server
     ada, bob, carol = [await open_client(server, n) for n in ("ada", "bob", "carol")]
     lobby = await ada.join("lobby")
     assert (lobby["room"], lobby["seq"], lobby["members"], lobby["history"]) == (
@@ -103,14 +56,14 @@ async def test_three_clients_two_rooms(open_client):
     ada_got = await events(ada, 2)
     bob_got = await events(bob, 4)
     carol_got = await events(carol, 2)
-    assert bodies(ada_got) == [("ada", "hi bob"), ("bob", "hi ada")]
+    assert said(ada_got) == [("ada", "hi bob"), ("bob", "hi ada")]
     assert [(m["room"], m["seq"]) for m in bob_got] == [
         ("lobby", 1),
         ("dev", 1),
         ("lobby", 2),
         ("dev", 2),
     ]
-    assert bodies(carol_got) == [("carol", "hi bob"), ("bob", {"to": ["carol"], "n": 2})]
+    assert said(carol_got) == [("carol", "hi bob"), ("bob", {"to": ["carol"], "n": 2})]
     for m in ada_got:
         assert m["type"] == "message" and m["room"] == "lobby"
         assert m["epoch"] == lobby["epoch"]
@@ -124,10 +77,9 @@ async def test_three_clients_two_rooms(open_client):
         await assert_no_events(client)
 
 
-async def test_newcomer_receives_the_history(open_client):
+async def test_newcomer_receives_the_history(rooms_server, open_client):
     """A late joiner's reply holds the recent messages exactly as members received them."""
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms)
+    rooms, server = rooms_server
     ada = await open_client(server, "ada")
     await ada.join("lobby")
     for body in ("one", "two", "three"):
@@ -146,10 +98,9 @@ async def test_newcomer_receives_the_history(open_client):
     ]
 
 
-async def test_presence_join_rename_leave(open_client):
+async def test_presence_join_rename_leave(rooms_server, open_client):
     """The others see join, rename (with was) and leave; a leaver gets no more messages."""
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms)
+    rooms, server = rooms_server
     ada, bob = await open_client(server, "ada"), await open_client(server, "bob")
     await ada.join("lobby")
     await bob.join("lobby")
@@ -166,15 +117,14 @@ async def test_presence_join_rename_leave(open_client):
         await bob.publish("lobby", "still here?")
     assert (info.value.code, info.value.path) == ("not_a_member", "room")
     await assert_no_events(bob)  # neither its own leave nor ada's message
-    assert bodies(await events(ada, 1)) == [("ada", "bob is gone")]
+    assert said(await events(ada, 1)) == [("ada", "bob is gone")]
     await assert_no_events(ada)
 
 
 @pytest.mark.parametrize("how", ["close", "abort"])
-async def test_disconnect_produces_presence_leave(open_client, how):
+async def test_disconnect_produces_presence_leave(rooms_server, open_client, how):
     """A client that goes away, cleanly or not, leaves all its rooms; the others are told."""
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms)
+    rooms, server = rooms_server
     ada, bob = await open_client(server, "ada"), await open_client(server, "bob")
     carol = await wsnb.RoomsClient.connect(server, name="carol")
     await ada.join("lobby")
@@ -195,10 +145,9 @@ async def test_disconnect_produces_presence_leave(open_client, how):
         await carol.close()
 
 
-async def test_resume_after_reconnecting(open_client):
+async def test_resume_after_reconnecting(rooms_server, open_client):
     """Reconnect and join with since: exactly the missed messages; a new server: epoch_changed."""
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms)
+    rooms, server = rooms_server
     bob = await open_client(server, "bob")
     await bob.join("lobby")
     ada = await wsnb.RoomsClient.connect(server, name="ada")
@@ -225,10 +174,9 @@ async def test_resume_after_reconnecting(open_client):
 # Request/response next to events
 
 
-async def test_replies_are_matched_while_events_pile_up(open_client):
+async def test_replies_are_matched_while_events_pile_up(rooms_server, open_client):
     """A client with hundreds of unread messages still gets each reply, by id."""
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms)
+    rooms, server = rooms_server
     ada, bob = await open_client(server, "ada"), await open_client(server, "bob")
     await ada.join("lobby")
     await bob.join("lobby")
@@ -257,9 +205,8 @@ async def test_replies_are_matched_while_events_pile_up(open_client):
     await assert_no_events(bob)
 
 
-async def test_request_error_has_code_and_path(open_client):
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms)
+async def test_request_error_has_code_and_path(rooms_server, open_client):
+    _, server = rooms_server
     ada = await open_client(server, "ada")
     with pytest.raises(wsnb.RequestError) as info:
         await ada.publish("nowhere", "hi")
@@ -313,253 +260,12 @@ async def test_pending_request_fails_when_the_connection_closes(open_client):
         await client.next_event(timeout=TIMEOUT)
 
 
-# Bad input over the wire: one row per documented error
-
-LONG_NAME = "n" * 33
-LONG_ROOM = "r" * 65
-
-WIRE_ROWS = [
-    # (id, frame, code, path, id echoed, re)
-    ("malformed-json", '{"type": "publish", "id": 41,', "bad_json", None, None, None),
-    ("not-utf8-binary", b'{"type": "rooms", "id": "\xff"}', "bad_json", None, None, None),
-    (
-        "nan",
-        '{"type": "publish", "id": 42, "room": "lobby", "data": {"body": NaN}}',
-        "bad_json",
-        None,
-        None,
-        None,
-    ),
-    ("array", '[{"type": "rooms"}]', "not_an_object", None, None, None),
-    ("string", '"hello"', "not_an_object", None, None, None),
-    ("missing-type", '{"id": 43}', "missing_field", "type", 43, None),
-    (
-        "missing-room",
-        '{"type": "publish", "id": 44, "data": {"body": 1}}',
-        "missing_field",
-        "room",
-        44,
-        "publish",
-    ),
-    (
-        "missing-body",
-        '{"type": "publish", "id": 45, "room": "lobby"}',
-        "missing_field",
-        "data.body",
-        45,
-        "publish",
-    ),
-    ("room-wrong-type", '{"type": "join", "id": 46, "room": 5}', "wrong_type", "room", 46, "join"),
-    (
-        "since-wrong-type",
-        '{"type": "history", "id": 47, "room": "lobby", "data": {"since": "x"}}',
-        "wrong_type",
-        "data.since",
-        47,
-        "history",
-    ),
-    (
-        "data-wrong-type",
-        '{"type": "hello", "id": 48, "data": "mallory"}',
-        "wrong_type",
-        "data",
-        48,
-        "hello",
-    ),
-    ("id-wrong-type", '{"type": "rooms", "id": true}', "wrong_type", "id", None, None),
-    ("unknown-type", '{"type": "dance", "id": "d-1"}', "unknown_type", "type", "d-1", "dance"),
-    (
-        "unknown-room",
-        '{"type": "history", "id": 49, "room": "nowhere"}',
-        "unknown_room",
-        "room",
-        49,
-        "history",
-    ),
-    (
-        "not-a-member",
-        '{"type": "publish", "id": 50, "room": "other", "data": {"body": 1}}',
-        "not_a_member",
-        "room",
-        50,
-        "publish",
-    ),
-    (
-        "name-too-long",
-        json.dumps({"type": "hello", "id": 51, "data": {"name": LONG_NAME}}),
-        "too_long",
-        "data.name",
-        51,
-        "hello",
-    ),
-    (
-        "room-name-too-long",
-        json.dumps({"type": "join", "id": 52, "room": LONG_ROOM}),
-        "too_long",
-        "room",
-        52,
-        "join",
-    ),
-    (
-        "name-empty",
-        '{"type": "hello", "id": 53, "data": {"name": ""}}',
-        "invalid_value",
-        "data.name",
-        53,
-        "hello",
-    ),
-    (
-        "name-control-char",
-        '{"type": "hello", "id": 54, "data": {"name": "a\\u0007"}}',
-        "invalid_value",
-        "data.name",
-        54,
-        "hello",
-    ),
-]
-
-
-@contextlib.asynccontextmanager
-async def bad_and_good(open_client, **serve_options):
-    """A Rooms server with mallory and an observer in lobby; 'other' exists without them."""
-    rooms = wsnb.Rooms(limits=RoomLimits(max_rooms_per_member=2))
-    server = await wsnb.serve(rooms, **serve_options)
-    rooms.publish("other", "made by the server")
-    mallory = await open_client(server, "mallory")
-    observer = await open_client(server, "observer")
-    await mallory.join("lobby")
-    await observer.join("lobby")
-    assert await events(mallory, 1) == [
-        presence("lobby", "join", "observer", ["mallory", "observer"])
-    ]
-    assert rooms.publish("lobby", "before") == 1
-    assert bodies(await events(mallory, 1)) == [("server", "before")]
-    assert bodies(await events(observer, 1)) == [("server", "before")]
-    yield server, rooms, mallory, observer
-
-
-@pytest.mark.parametrize(
-    ("frame", "code", "path", "request_id", "re"),
-    [row[1:] for row in WIRE_ROWS],
-    ids=[row[0] for row in WIRE_ROWS],
-)
-async def test_bad_frame_gets_an_error_and_the_connection_stays_usable(
-    open_client, frame, code, path, request_id, re
-):
-    """The documented error reply, to the sender only; it goes on; the others see nothing."""
-    async with bad_and_good(open_client) as (_, rooms, mallory, observer):
-        await mallory.connection.send(frame)
-        error = await mallory.next_event(timeout=TIMEOUT)
-        assert error["type"] == "error"
-        assert (error["code"], error.get("path")) == (code, path), error
-        assert error.get("id") == request_id
-        assert error.get("re") == re
-        assert isinstance(error["message"], str) and error["message"]
-        # Nothing changed, and mallory goes on (under its old name).
-        assert rooms.names() == ["other", "lobby"]
-        assert rooms.members("lobby") == ["mallory", "observer"]
-        assert len(rooms.history("lobby")) == 1
-        assert await mallory.publish("lobby", "after") == 2
-        expected = [("server", "before"), ("mallory", "after")]
-        assert bodies(await events(observer, 1)) == expected[1:]
-        assert bodies(await events(mallory, 1)) == expected[1:]
-        assert bodies(rooms.history("lobby")) == expected
-        await assert_no_events(observer)
-        await assert_no_events(mallory)
-
-
-async def test_too_many_rooms_over_the_wire(open_client):
-    """With max_rooms_per_member=2 a third join is refused; the connection keeps its rooms."""
-    async with bad_and_good(open_client) as (_, rooms, mallory, observer):
-        rooms.publish("third", "exists")
-        assert (await mallory.join("other"))["members"] == ["mallory"]
-        with pytest.raises(wsnb.RequestError) as info:
-            await mallory.join("third")
-        assert (info.value.code, info.value.path) == ("too_many_rooms", "room")
-        assert rooms.members("third") == []
-        await mallory.connection.send('{"type": "join", "id": 77, "room": "third"}')
-        error = await mallory.next_event(timeout=TIMEOUT)
-        assert (error["code"], error["id"], error["re"]) == ("too_many_rooms", 77, "join")
-        assert await mallory.publish("lobby", "still in lobby") == 2
-        assert bodies(await events(observer, 1)) == [("mallory", "still in lobby")]
-        await mallory.leave("other")
-        assert (await mallory.join("third"))["members"] == ["mallory"]
-        await assert_no_events(observer)
-
-
-async def test_message_over_the_size_limit_closes_1009(open_client):
-    """Over max_size: the server closes with 1009; the others keep receiving and see a leave."""
-    async with bad_and_good(open_client, max_size=1024) as (_, rooms, mallory, observer):
-        assert await mallory.publish("lobby", "x" * 900) == 2  # under the limit: fine
-        assert bodies(await events(observer, 1)) == [("mallory", "x" * 900)]
-        assert bodies(await events(mallory, 1)) == [("mallory", "x" * 900)]
-        await mallory.connection.send(
-            json.dumps({"type": "publish", "id": 99, "room": "lobby", "data": {"body": "x" * 2000}})
-        )
-        with pytest.raises(wsnb.WsnbError, match="closed"):
-            await mallory.next_event(timeout=TIMEOUT)
-        assert mallory.connection.close_code == 1009
-        assert await events(observer, 1) == [presence("lobby", "leave", "mallory", ["observer"])]
-        assert rooms.publish("lobby", "after") == 3  # the big message was never published
-        assert bodies(await events(observer, 1)) == [("server", "after")]
-        assert await observer.members("lobby") == ["observer"]
-
-
-SURROGATE_BODY = '{"type": "publish", "room": "lobby", "data": {"body": "\\ud800"}}'
-SURROGATE_ID = '{"type": "rooms", "id": "\\udc00"}'
-
-
-@pytest.mark.parametrize("frame", [SURROGATE_BODY, SURROGATE_ID], ids=["body", "id"])
-async def test_lone_surrogate_gets_an_error_not_a_dead_connection(open_client, caplog, frame):
-    """Known bug: a lone surrogate escape ("\\ud800") is accepted, then cannot be encoded.
-
-    Encoding the reply or message as UTF-8 raises UnicodeEncodeError in
-    Rooms._send, the handler dies and the sender is closed with 1011
-    ("connection handler failed" is logged). docs/protocol.md: bad input gets
-    an error reply and the connection stays open and usable.
-    """
-    caplog.set_level(logging.CRITICAL, logger="websockets")
-    async with bad_and_good(open_client) as (_, rooms, mallory, observer):
-        await mallory.connection.send(frame)
-        try:
-            await mallory.publish("lobby", "after")
-        except wsnb.WsnbError:
-            pytest.fail(
-                f"the server closed the connection with "
-                f"{mallory.connection.close_code} instead of answering an error"
-            )
-        assert bodies(await messages(observer, 1)) == [("mallory", "after")]
-
-
-async def test_lone_surrogate_body_does_not_poison_the_room(open_client, caplog):
-    """Known bug: the un-encodable message stays in the room's history, so every later
-    join of the room (history included) kills the newcomer's connection with 1011."""
-    caplog.set_level(logging.CRITICAL, logger="websockets")
-    async with bad_and_good(open_client) as (server, rooms, mallory, observer):
-        await mallory.connection.send(SURROGATE_BODY)
-        await wait_until(
-            lambda: mallory.connection.close_code is not None or mallory.pending_events > 0
-        )
-        newcomer = await open_client(server, "newcomer")
-        try:
-            reply = await newcomer.join("lobby")
-        except wsnb.WsnbError:
-            pytest.fail(
-                f"joining the room closed the newcomer with {newcomer.connection.close_code}"
-            )
-        assert reply["members"][-1] == "newcomer"
-        assert rooms.publish("lobby", "still working") >= 2
-        while bodies(await messages(observer, 1)) != [("server", "still working")]:
-            pass  # whatever the server made of the bad body, the room goes on
-
-
 # Server-side API and notebook display
 
 
-async def test_server_side_publish_and_queries(open_client):
+async def test_server_side_publish_and_queries(rooms_server, open_client):
     """Rooms.publish reaches the members with from='server'; names/members/history."""
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms)
+    rooms, server = rooms_server
     ada, bob = await open_client(server, "ada"), await open_client(server, "bob")
     await ada.join("lobby")
     await bob.join("lobby")
@@ -569,7 +275,7 @@ async def test_server_side_publish_and_queries(open_client):
     assert rooms.publish("news", "nobody listens") == 1  # a new room
     got = await events(ada, 2)
     assert await events(bob, 2) == got
-    assert bodies(got) == [("server", "from the server"), ("bot", {"n": 2})]
+    assert said(got) == [("server", "from the server"), ("bot", {"n": 2})]
     assert rooms.names() == ["lobby", "news"]
     assert rooms.members("lobby") == ["ada", "bob"] and rooms.members("news") == []
     assert rooms.history("lobby") == got
@@ -594,10 +300,9 @@ async def test_fixed_rooms_over_the_wire(open_client):
     assert rooms.names() == ["lobby", "help"]
 
 
-async def test_room_view_escapes_html(open_client):
+async def test_room_view_escapes_html(rooms_server, open_client):
     """RoomView shows members and messages escaped: client text never becomes markup."""
-    rooms = wsnb.Rooms()
-    server = await wsnb.serve(rooms)
+    rooms, server = rooms_server
     evil_text = "<script>alert(1)</script>"
     evil = await open_client(server, evil_text)
     bob = await open_client(server, "bob & co")
@@ -667,4 +372,4 @@ async def test_stalled_member_is_closed_once_and_the_others_get_everything(open_
     assert await events(ada, 1) == [presence("lobby", "leave", guest, ["ada", "bob"])]
     assert await events(bob, 1) == [presence("lobby", "leave", guest, ["ada", "bob"])]
     assert rooms.publish("lobby", "still here") == total + 1
-    assert bodies(await messages(ada, 1)) == [("server", "still here")]
+    assert said(await messages(ada, 1)) == [("server", "still here")]

@@ -53,6 +53,11 @@ class Chat:
             self.core.connect(key, name=key if named else None)
             self.keys.append(key)
 
+    def join(self, room: str, *keys: str) -> None:
+        """Each of ``keys`` joins ``room``, in this order; every join must succeed."""
+        for key in keys:
+            self.ok(key, "join", room)
+
     def send(
         self, key: str, type: str, room: str | None = None, *, id: Any = None, **data: Any
     ) -> list[Outgoing[str]]:

@@ -271,7 +271,8 @@ def test_out_of_range_number_is_refused_like_infinity():
 
     docs/protocol.md: bad_json when the frame "uses NaN/Infinity". Accepting
     1e400 lets an infinite float into the room, which the server then sends
-    as the non-JSON token ``Infinity`` (see test_core_rooms).
+    as the non-JSON token ``Infinity`` (see test_rooms_errors.py::
+    test_every_message_the_core_emits_is_strict_json).
     """
     error = refused('{"type": "publish", "room": "lobby", "data": {"body": 1e400}}')
     assert error.code == ErrorCode.BAD_JSON
@@ -284,7 +285,7 @@ def test_lone_surrogate_escape_is_refused(escape):
     docs/protocol.md: frames are "UTF-8 encoded" JSON. parse_envelope accepts
     ``"\\ud800"`` as a string holding a lone surrogate; echoed in a reply or
     published in a room it makes the server's UTF-8 encoding fail (see
-    test_rooms.py::test_lone_surrogate_does_not_break_the_room).
+    tests/test_rooms_bad_input.py::test_lone_surrogate_body_does_not_poison_the_room).
     """
     error = refused('{"type": "publish", "room": "lobby", "data": {"body": "' + escape + '"}}')
     assert error.code == ErrorCode.BAD_JSON

@@ -33,10 +33,8 @@ def test_hello_renames_in_every_room_with_presence_to_the_others():
     """Rooms the member is in get presence rename (with was), sent to the other members only."""
     chat = Chat()
     chat.connect("ada", "bob", "carol")
-    chat.ok("ada", "join", "lobby")
-    chat.ok("bob", "join", "lobby")
-    chat.ok("ada", "join", "dev")
-    chat.ok("carol", "join", "dev")
+    chat.join("lobby", "ada", "bob")
+    chat.join("dev", "ada", "carol")
     out = chat.send("ada", "hello", name="Ada L.")
     assert out == [
         Outgoing(("ada",), {"type": "reply", "re": "hello", "data": {"name": "Ada L."}}),
@@ -78,8 +76,7 @@ def test_names_need_not_be_unique():
     chat.connect("k1", "k2")
     chat.ok("k1", "hello", name="sam")
     chat.ok("k2", "hello", name="sam")
-    chat.ok("k1", "join", "lobby")
-    chat.ok("k2", "join", "lobby")
+    chat.join("lobby", "k1", "k2")
     assert chat.core.members("lobby") == ["sam", "sam"]
 
 
@@ -189,8 +186,7 @@ def test_rejoin_is_idempotent():
     """Joining a room one is already in: a reply, no presence, no duplicate member."""
     chat = Chat()
     chat.connect("ada", "bob")
-    chat.ok("ada", "join", "lobby")
-    chat.ok("bob", "join", "lobby")
+    chat.join("lobby", "ada", "bob")
     chat.ok("ada", "publish", "lobby", body="x")
     out = chat.send("bob", "join", "lobby")
     assert len(out) == 1 and out[0].to == ("bob",)
@@ -244,11 +240,9 @@ def test_disconnect_leaves_every_room_and_notifies():
     """disconnect: one presence leave per room that still has members, to those members."""
     chat = Chat()
     chat.connect("ada", "bob", "carol")
-    chat.ok("ada", "join", "lobby")
-    chat.ok("bob", "join", "lobby")
-    chat.ok("ada", "join", "dev")
-    chat.ok("carol", "join", "dev")
-    chat.ok("ada", "join", "solo")
+    chat.join("lobby", "ada", "bob")
+    chat.join("dev", "ada", "carol")
+    chat.join("solo", "ada")
     out = chat.core.disconnect("ada")
     assert out == [
         Outgoing(

@@ -21,8 +21,7 @@ def world() -> Chat:
     """ada and bob in lobby (2 messages), carol alone in other (1 message)."""
     chat = Chat()
     chat.connect("ada", "bob", "carol")
-    chat.ok("ada", "join", "lobby")
-    chat.ok("bob", "join", "lobby")
+    chat.join("lobby", "ada", "bob")
     chat.ok("ada", "publish", "lobby", body="one")
     chat.ok("bob", "publish", "lobby", body="two")
     chat.ok("carol", "join", "other")

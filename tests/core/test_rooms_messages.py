@@ -19,8 +19,7 @@ def test_publish_goes_to_every_member_sender_included_with_seq():
     """The reply (room, seq) to the sender first, then the message to all members."""
     chat = Chat()
     chat.connect("ada", "bob", "carol")
-    chat.ok("ada", "join", "lobby")
-    chat.ok("bob", "join", "lobby")
+    chat.join("lobby", "ada", "bob")
     out = chat.send("bob", "publish", "lobby", id=7, body="hello")
     message = {
         "type": "message",
@@ -44,9 +43,8 @@ def test_seq_increases_per_room():
     """Each room numbers its own messages 1, 2, 3..., whoever publishes."""
     chat = Chat()
     chat.connect("ada", "bob")
-    chat.ok("ada", "join", "lobby")
-    chat.ok("ada", "join", "dev")
-    chat.ok("bob", "join", "lobby")
+    chat.join("lobby", "ada", "bob")
+    chat.join("dev", "ada")
     seqs: dict[str, list[int]] = {"lobby": [], "dev": []}
     for i, (key, room) in enumerate(
         [
@@ -82,11 +80,9 @@ def test_one_connection_in_several_rooms():
     """A connection in two rooms gets the messages of both, and only of those."""
     chat = Chat()
     chat.connect("ada", "bob", "carol")
-    chat.ok("bob", "join", "lobby")
-    chat.ok("bob", "join", "dev")
-    chat.ok("ada", "join", "lobby")
-    chat.ok("carol", "join", "dev")
-    chat.ok("carol", "join", "other")
+    chat.join("lobby", "bob", "ada")
+    chat.join("dev", "bob", "carol")
+    chat.join("other", "carol")
     out = (
         chat.send("ada", "publish", "lobby", body="l")
         + chat.send("carol", "publish", "dev", body="d")
@@ -157,9 +153,8 @@ def test_rooms_query():
     chat = Chat()
     chat.connect("ada", "bob")
     assert chat.ok("ada", "rooms") == {"rooms": []}
-    chat.ok("ada", "join", "lobby")
-    chat.ok("bob", "join", "lobby")
-    chat.ok("bob", "join", "dev")
+    chat.join("lobby", "ada", "bob")
+    chat.join("dev", "bob")
     chat.ok("bob", "publish", "dev", body=1)
     chat.ok("bob", "publish", "dev", body=2)
     assert chat.ok("ada", "rooms") == {
