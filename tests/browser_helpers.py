@@ -2,11 +2,15 @@
 
 Used by tests/test_browser.py. Playwright drives Debian's Chromium (not
 Playwright's own browser download): :func:`find_chromium` takes
-``$WSNB_CHROMIUM``, or ``chromium`` on PATH, or /usr/bin/chromium.
+``$WSNB_CHROMIUM``, or ``chromium`` on PATH, or /usr/bin/chromium. The
+server side: :func:`serve_rooms`, :func:`history_of` (what the server
+stored) and :func:`barrier` (everything published so far has reached the
+pages).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from typing import Any
@@ -192,3 +196,49 @@ async def open_html(browser: Browser, html: str) -> ChatPage:
     page = ChatPage(await browser.new_page())
     await page.page.set_content(html)
     return page
+
+
+# -- the server side of a chat ---------------------------------------------------------
+
+
+async def serve_rooms(rooms: wsnb.Rooms | None = None, port: int = 0) -> wsnb.Server:
+    """``rooms`` (a new ``wsnb.Rooms()`` by default) served as "chat"."""
+    return await wsnb.serve(rooms if rooms is not None else wsnb.Rooms(), name="chat", port=port)
+
+
+async def next_message(client: wsnb.RoomsClient, timeout: float = 5) -> dict[str, Any]:
+    """The next ``message`` event (presence events are skipped)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            event = await client.next_event()
+            if event["type"] == "message":
+                return event
+
+
+def history_of(rooms: wsnb.Rooms, room: str = "lobby") -> list[tuple[int, str, Any]]:
+    """The room's history on the server: (seq, from, body)."""
+    return [(m["seq"], m["data"]["from"], m["data"]["body"]) for m in rooms.history(room)]
+
+
+async def barrier(rooms: wsnb.Rooms, *pages: ChatPage, room: str = "lobby") -> None:
+    """Publish a marker and wait for it in every page.
+
+    Messages reach a page in order on its one connection, so once the marker
+    is shown, everything published before it has been handled: a duplicate
+    would be on the page by now.
+    """
+    seq = rooms.publish(room, "(barrier)")
+    for page in pages:
+        await page.page.wait_for_function(
+            """seq => document.querySelector(`li.wsnb-chat-message[data-seq="${seq}"]`)""",
+            arg=seq,
+            timeout=5000,
+        )
+
+
+async def stop_and_wait_for_reconnecting(server: wsnb.Server, page: ChatPage) -> int:
+    """Stop ``server``; once ``page`` is reconnecting, return the port to serve again on."""
+    port = server.port
+    await server.stop()
+    await page.wait_state("reconnecting")
+    return port

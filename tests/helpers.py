@@ -130,6 +130,12 @@ async def stalled_client(
         sock.close()
 
 
+async def shout(ws: Any) -> None:
+    """A user handler that, like most, does not catch ConnectionClosed: replies in capitals."""
+    async for message in ws:
+        await ws.send(message.upper())
+
+
 def run_script(source: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run ``source`` as a fresh Python script from the repository root."""
     return subprocess.run(

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
@@ -30,12 +29,16 @@ pytest.importorskip(
 
 from browser_helpers import (  # noqa: E402
     CHROMIUM_ARGS,
-    ChatPage,
+    barrier,
     find_chromium,
+    history_of,
+    next_message,
     open_chat,
     open_html,
+    serve_rooms,
+    stop_and_wait_for_reconnecting,
 )
-from helpers import free_port  # noqa: E402
+from helpers import free_port, serve_again  # noqa: E402
 from playwright.async_api import Browser, async_playwright  # noqa: E402
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError  # noqa: E402
 
@@ -61,46 +64,25 @@ async def browser() -> AsyncIterator[Browser]:
             await launched.close()
 
 
-async def serve_rooms(rooms: wsnb.Rooms | None = None, port: int = 0) -> wsnb.Server:
-    return await wsnb.serve(rooms if rooms is not None else wsnb.Rooms(), name="chat", port=port)
+ChatServer = tuple[wsnb.Rooms, wsnb.Server]
 
 
-async def next_message(client: wsnb.RoomsClient, timeout: float = 5) -> dict[str, Any]:
-    """The next ``message`` event (presence events are skipped)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            event = await client.next_event()
-            if event["type"] == "message":
-                return event
-
-
-def bodies(rooms: wsnb.Rooms, room: str = "lobby") -> list[tuple[int, str, Any]]:
-    """The room's history on the server: (seq, from, body)."""
-    return [(m["seq"], m["data"]["from"], m["data"]["body"]) for m in rooms.history(room)]
-
-
-async def barrier(rooms: wsnb.Rooms, *pages: ChatPage, room: str = "lobby") -> None:
-    """Publish a marker and wait for it in every page.
-
-    Messages reach a page in order on its one connection, so once the marker
-    is shown, everything published before it has been handled: a duplicate
-    would be on the page by now.
-    """
-    seq = rooms.publish(room, "(barrier)")
-    for page in pages:
-        await page.page.wait_for_function(
-            """seq => document.querySelector(`li.wsnb-chat-message[data-seq="${seq}"]`)""",
-            arg=seq,
-            timeout=5000,
-        )
+@pytest.fixture
+async def chat_server() -> AsyncIterator[ChatServer]:
+    """A ``wsnb.Rooms()`` served as "chat": ``(rooms, server)``."""
+    rooms = wsnb.Rooms()
+    server = await serve_rooms(rooms)
+    yield rooms, server
+    await server.stop()
 
 
 # a. two pages and a Python client chat ------------------------------------------------------
 
 
-async def test_two_pages_and_a_python_client_chat(browser: Browser) -> None:
-    rooms = wsnb.Rooms()
-    server = await serve_rooms(rooms)
+async def test_two_pages_and_a_python_client_chat(
+    browser: Browser, chat_server: ChatServer
+) -> None:
+    rooms, server = chat_server
     ada = await open_chat(browser, server, "lobby", "ada")
     bob = await open_chat(browser, server, "lobby", "bob")
     async with await wsnb.RoomsClient.connect(server, name="cy") as cy:
@@ -116,7 +98,7 @@ async def test_two_pages_and_a_python_client_chat(browser: Browser) -> None:
         assert await bob.messages() == [{"seq": 1, "from": "ada: ", "text": "hello from ada"}]
         await ada.wait_for_text("hello from ada")  # the sender sees its own message too
         assert await ada.input.input_value() == ""
-        assert bodies(rooms) == [(1, "ada", "hello from ada")]
+        assert history_of(rooms) == [(1, "ada", "hello from ada")]
 
         event = await next_message(cy)
         assert event["room"] == "lobby" and event["seq"] == 1
@@ -140,9 +122,10 @@ PAYLOAD = "<img src=x onerror=window.pwned=1><script>window.pwned=1</script>"
 EVIL_NAME = "<img src=x onerror=pwned=2>"
 
 
-async def test_html_in_messages_and_names_is_shown_as_text(browser: Browser) -> None:
-    rooms = wsnb.Rooms()
-    server = await serve_rooms(rooms)
+async def test_html_in_messages_and_names_is_shown_as_text(
+    browser: Browser, chat_server: ChatServer
+) -> None:
+    rooms, server = chat_server
     reader = await open_chat(browser, server, "lobby", "reader")
     evil = await open_chat(browser, server, "lobby", EVIL_NAME)
 
@@ -153,7 +136,7 @@ async def test_html_in_messages_and_names_is_shown_as_text(browser: Browser) -> 
     assert f"{EVIL_NAME} joined." in await reader.notes()
     # The name in the input's placeholder (put there by Python's escaping) is text too.
     assert await evil.input.get_attribute("placeholder") == f"Message lobby as {EVIL_NAME}"
-    assert bodies(rooms) == [(1, EVIL_NAME, PAYLOAD)]
+    assert history_of(rooms) == [(1, EVIL_NAME, PAYLOAD)]
 
     for page in (reader, evil):
         # The same markup inserted as HTML does run here, and quickly: a positive control,
@@ -169,12 +152,11 @@ async def test_html_in_messages_and_names_is_shown_as_text(browser: Browser) -> 
 
 
 async def test_quotes_and_markup_in_room_and_name_cannot_leave_their_attributes(
-    browser: Browser,
+    browser: Browser, chat_server: ChatServer
 ) -> None:
     room = 'x"><img src=x onerror=pwned=3>'
     name = 'o\'brien "<b>"'
-    rooms = wsnb.Rooms()
-    server = await serve_rooms(rooms)
+    rooms, server = chat_server
     page = await open_chat(browser, server, room, name)
     assert await page.root.get_attribute("data-room") == room
     assert await page.root.get_attribute("data-name") == name
@@ -190,9 +172,10 @@ async def test_quotes_and_markup_in_room_and_name_cannot_leave_their_attributes(
 # c. a newcomer sees the history ---------------------------------------------------------------
 
 
-async def test_a_newcomer_sees_the_history_in_order(browser: Browser) -> None:
-    rooms = wsnb.Rooms()
-    server = await serve_rooms(rooms)
+async def test_a_newcomer_sees_the_history_in_order(
+    browser: Browser, chat_server: ChatServer
+) -> None:
+    rooms, server = chat_server
     published = [f"early {i}" for i in range(1, 5)]
     for body in published:
         rooms.publish("lobby", body)
@@ -211,22 +194,21 @@ async def test_a_newcomer_sees_the_history_in_order(browser: Browser) -> None:
 # d, e. the server goes away and comes back --------------------------------------------------
 
 
-async def test_the_page_reconnects_and_catches_up_exactly_once(browser: Browser) -> None:
-    rooms = wsnb.Rooms()
-    server = await serve_rooms(rooms)
+async def test_the_page_reconnects_and_catches_up_exactly_once(
+    browser: Browser, chat_server: ChatServer
+) -> None:
+    rooms, server = chat_server
     page = await open_chat(browser, server, "lobby", "ada")
     rooms.publish("lobby", "before 1")
     rooms.publish("lobby", "before 2")
     await page.wait_for_count(2)
     await page.record_states()
 
-    port = server.port
-    await server.stop()
-    await page.wait_state("reconnecting")
+    port = await stop_and_wait_for_reconnecting(server, page)
     missed = [f"while down {i}" for i in range(1, 6)]
     for body in missed:
         rooms.publish("lobby", body)
-    server = await serve_rooms(rooms, port=port)
+    server = await serve_again(rooms, port, name="chat")
 
     await page.wait_state("open")
     await page.wait_for_text("while down 5")
@@ -246,12 +228,10 @@ async def test_a_gap_older_than_the_history_is_announced(browser: Browser) -> No
     rooms.publish("lobby", "seen")
     await page.wait_for_count(1)
 
-    port = server.port
-    await server.stop()
-    await page.wait_state("reconnecting")
+    port = await stop_and_wait_for_reconnecting(server, page)
     for i in range(2, 22):
         rooms.publish("lobby", f"while down {i}")  # seq 2..21; the history keeps 17..21
-    server = await serve_rooms(rooms, port=port)
+    server = await serve_again(rooms, port, name="chat")
 
     await page.wait_for_note("Some messages could not be recovered")
     await page.wait_for_text("while down 21")
@@ -295,28 +275,25 @@ async def test_an_unreachable_server_says_so_and_connects_once_it_is_there(
 
 
 async def test_messages_typed_while_disconnected_are_sent_after_reconnecting(
-    browser: Browser,
+    browser: Browser, chat_server: ChatServer
 ) -> None:
-    rooms = wsnb.Rooms()
-    server = await serve_rooms(rooms)
+    rooms, server = chat_server
     page = await open_chat(browser, server, "lobby", "ada")
     await page.say("online")
     await page.wait_for_text("online")
 
-    port = server.port
-    await server.stop()
-    await page.wait_state("reconnecting")
+    port = await stop_and_wait_for_reconnecting(server, page)
     typed = ["offline 1", "offline 2", "offline 3"]
     for text in typed:
         await page.say(text)
         assert await page.input.input_value() == ""
-    assert bodies(rooms) == [(1, "ada", "online")]  # nothing went out yet
+    assert history_of(rooms) == [(1, "ada", "online")]  # nothing went out yet
 
-    server = await serve_rooms(rooms, port=port)
+    server = await serve_again(rooms, port, name="chat")
     await page.wait_state("open")
     await page.wait_for_text("offline 3")
     await barrier(rooms, page)
-    assert bodies(rooms) == [
+    assert history_of(rooms) == [
         (1, "ada", "online"),
         (2, "ada", "offline 1"),
         (3, "ada", "offline 2"),
@@ -331,7 +308,7 @@ async def test_messages_typed_while_disconnected_are_sent_after_reconnecting(
 
 
 async def test_history_forgotten_under_a_live_page_does_not_hide_new_messages(
-    browser: Browser,
+    browser: Browser, chat_server: ChatServer
 ) -> None:
     """BUG (chat.js): live messages from a new epoch are silently dropped.
 
@@ -344,8 +321,7 @@ async def test_history_forgotten_under_a_live_page_does_not_hide_new_messages(
     nothing until the new epoch passes the old seq; then it shows a message
     from another epoch as if it followed the old ones.
     """
-    rooms = wsnb.Rooms()
-    server = await serve_rooms(rooms)
+    rooms, server = chat_server
     page = await open_chat(browser, server, "lobby", "ada")
     for i in (1, 2, 3):
         rooms.publish("lobby", f"old {i}")
@@ -360,7 +336,9 @@ async def test_history_forgotten_under_a_live_page_does_not_hide_new_messages(
     assert any("could not be recovered" in note for note in await page.notes())
 
 
-async def test_a_message_sent_just_before_a_drop_is_sent_again(browser: Browser) -> None:
+async def test_a_message_sent_just_before_a_drop_is_sent_again(
+    browser: Browser, chat_server: ChatServer
+) -> None:
     """BUG (chat.js): a publish in flight when the connection drops is lost for good.
 
     docs/design.md: "Publishing is at least once: a publish in flight when the
@@ -372,24 +350,23 @@ async def test_a_message_sent_just_before_a_drop_is_sent_again(browser: Browser)
     page reconnects and resumes, and the message is never published, without
     a word to the user (whose input box was cleared).
     """
-    rooms = wsnb.Rooms()
-    server = await serve_rooms(rooms)
+    rooms, server = chat_server
     page = await open_chat(browser, server, "lobby", "ada")
     [connection] = server.connections
     wsnb.faults.stall(connection)
     await page.say("in flight")
     await asyncio.sleep(0.3)  # the frame leaves the page and waits, unread, on the server
-    assert bodies(rooms) == []
+    assert history_of(rooms) == []
     assert wsnb.faults.drop_connections(server) == 1
 
     await page.wait_state("reconnecting")
     await page.wait_state("open")
     await barrier(rooms, page)
-    assert [body for _, _, body in bodies(rooms)].count("in flight") == 1
+    assert [body for _, _, body in history_of(rooms)].count("in flight") == 1
 
 
 async def test_a_chat_displayed_after_a_kernel_restart_is_not_confused_with_an_old_one(
-    browser: Browser, monkeypatch: pytest.MonkeyPatch
+    browser: Browser, chat_server: ChatServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """BUG (browser.py): element ids repeat across kernels, so a new chat can stay "loading".
 
@@ -402,8 +379,7 @@ async def test_a_chat_displayed_after_a_kernel_restart_is_not_confused_with_an_o
     an old one that comes first in the page: its script attaches to the *old*
     element (which then runs two clients) and the new one never leaves "loading".
     """
-    rooms = wsnb.Rooms()
-    server = await serve_rooms(rooms)
+    rooms, server = chat_server
     monkeypatch.setattr(wsnb.browser, "_ids", itertools.count(1), raising=False)  # a kernel
     old_kernel = wsnb.BrowserChat(f"ws://127.0.0.1:{free_port()}", name="old")._repr_html_()
     monkeypatch.setattr(wsnb.browser, "_ids", itertools.count(1), raising=False)  # a new one

@@ -6,18 +6,13 @@ import asyncio
 import json
 
 import pytest
-from helpers import WAIT, close_code_of
+from helpers import WAIT, close_code_of, shout
 from websockets.exceptions import InvalidStatus
 
 import wsnb
 import wsnb.auth
 
 # -- f. Router ----------------------------------------------------------------------------------
-
-
-async def shout(ws):
-    async for message in ws:
-        await ws.send(message.upper())
 
 
 async def inspect_request(ws):
