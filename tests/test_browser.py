@@ -312,7 +312,7 @@ async def test_history_forgotten_under_a_live_page_does_not_hide_new_messages(
 ) -> None:
     """BUG (chat.js): live messages from a new epoch are silently dropped.
 
-    ``rooms.forget_history()`` (notebook 04's "as if the server restarted
+    ``rooms.forget_history()`` (notebook 06's "as if the server restarted
     without its storage") starts a new epoch at seq 1. The Python subscriber
     notices the new epoch on the next live message and reports ``lost``
     (tests/test_subscriber.py::test_history_forgotten_under_a_live_connection
@@ -374,7 +374,7 @@ async def test_a_chat_displayed_after_a_kernel_restart_is_not_confused_with_an_o
     process, and the script finds its element with
     ``document.getElementById``. After a kernel restart the numbering starts
     again, while JupyterLab still shows the old outputs (and re-runs their
-    scripts when a saved, trusted notebook is opened; notebook 06 stores
+    scripts when a saved, trusted notebook is opened; notebook 08 stores
     ``wsnb-chat-1`` and ``-2``). A chat displayed in the new kernel gets the id of
     an old one that comes first in the page: its script attaches to the *old*
     element (which then runs two clients) and the new one never leaves "loading".
