@@ -18,14 +18,13 @@ import contextlib
 import json
 import shlex
 import signal
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from importlib.resources import as_file, files
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from .checking import add_check_parser, run_check
 from .client import connect
 from .core.envelope import request_envelope
 from .echo import echo
@@ -220,26 +219,6 @@ async def _connect(url: str, linger: float) -> None:
         )
 
 
-def _check(notebooks: Sequence[str], extra: Sequence[str]) -> int:
-    with as_file(files("wsnb").joinpath("nbval_sanitize.cfg")) as sanitize:
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--nbval",
-            "--nbval-current-env",
-            f"--nbval-sanitize-with={sanitize}",
-            "--nbval-cell-timeout=120",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:asyncio",
-            *extra,
-            *notebooks,
-        ]
-        return subprocess.call(command)
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m wsnb", description="WebSocket servers, clients and notebook checks."
@@ -272,14 +251,7 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds to wait for replies once input ends (1.0)",
     )
 
-    check_cmd = commands.add_parser(
-        "check",
-        help="run notebooks strictly, as wsnb's CI does",
-        description="Execute notebooks with nbval in strict mode (stored outputs must "
-        "reproduce) using wsnb's sanitize rules for ports, URLs, timings and object ids. "
-        "Arguments after the notebooks go to pytest.",
-    )
-    check_cmd.add_argument("notebooks", nargs="+", help="notebooks (or folders) to check")
+    add_check_parser(commands)
     return parser
 
 
@@ -295,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "connect":
             asyncio.run(_connect(args.url, args.linger))
         else:
-            return _check(args.notebooks, extra)
+            return run_check(args, extra)
     except CliError as exc:
         print(f"wsnb: {exc}", file=sys.stderr)
         return 1
