@@ -33,6 +33,7 @@ PUBLIC = {
     "Subscriber",
     "SubscriberStats",
     "ThreadedServer",
+    "Trace",
     "WsnbError",
     "basic_auth",
     "bearer_auth",

@@ -34,6 +34,7 @@ from .server import Server, ends_quietly, serve
 from .subscriber import OfflineBufferFull, Subscriber, SubscriberStats, subscribe
 from .threaded import ThreadedServer, serve_in_thread
 from .tls import LocalTLS, localhost_tls
+from .trace import Trace
 from .typing import Handler
 
 __version__ = "0.1.0"
@@ -59,6 +60,7 @@ __all__ = [
     "Subscriber",
     "SubscriberStats",
     "ThreadedServer",
+    "Trace",
     "WsnbError",
     "basic_auth",
     "bearer_auth",
