@@ -29,13 +29,12 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import ServerConnection
 
-from .core.wire import Conversation, HttpMessage, Sender, WireFrame
+from .core.wire import ARROWS, Conversation, HttpMessage, Sender, WireFrame, read_frames
 from .display import html_card, html_table
 
-__all__ = ["Trace"]
+__all__ = ["Trace", "read_frames"]
 
 C = TypeVar("C", bound=Connection)
-_ARROW = {"client": "C→S", "server": "S→C"}
 _COLUMNS = ["#", "conn", "dir", "opcode", "FIN", "RSV1", "MASK", "key", "len", "hdr", "payload"]
 
 
@@ -179,11 +178,11 @@ def _row(record: WireFrame | HttpMessage) -> list[str]:
     when = f"{record.time * 1000:.1f} ms"
     if isinstance(record, HttpMessage):
         summary = f"{record.start_line} ({len(record.headers)} headers)"
-        return [str(record.connection), _ARROW[record.sender], "HTTP", *[""] * 6, summary, when]
+        return [str(record.connection), ARROWS[record.sender], "HTTP", *[""] * 6, summary, when]
     key = record.mask_key.hex() if record.mask_key is not None else ""
     return [
         str(record.connection),
-        _ARROW[record.sender],
+        ARROWS[record.sender],
         record.opcode.name,
         str(int(record.fin)),
         str(int(record.rsv1)),

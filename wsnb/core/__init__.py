@@ -7,7 +7,8 @@
 * :mod:`~wsnb.core.rooms`: rooms, members, presence: requests in, messages out;
 * :mod:`~wsnb.core.resume`: a subscriber's cursor: deliver, skip, fetch a gap, report a loss;
 * :mod:`~wsnb.core.ratelimit`: a token bucket;
-* :mod:`~wsnb.core.wire`: a connection's bytes read back as its handshake and frames;
+* :mod:`~wsnb.core.wire`, :mod:`~wsnb.core.layout`: a connection's bytes read back as its
+  handshake and frames, and one frame's fields labelled;
 * :mod:`~wsnb.core.deprecation`: old names that still work, with a warning.
 """
 

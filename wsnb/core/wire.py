@@ -30,9 +30,21 @@ from websockets.http11 import Request, Response
 from websockets.streams import StreamReader
 from websockets.typing import ExtensionName
 
-__all__ = ["Conversation", "HttpMessage", "Sender", "WireFrame", "WireReader", "read_frames"]
+from .layout import layout
+
+__all__ = [
+    "ARROWS",
+    "Conversation",
+    "HttpMessage",
+    "Sender",
+    "WireFrame",
+    "WireReader",
+    "read_frames",
+]
 
 Sender = Literal["client", "server"]
+#: How tables show a record's direction.
+ARROWS: dict[str, str] = {"client": "C→S", "server": "S→C"}
 _PREVIEW_CHARS = 40
 
 
@@ -89,6 +101,11 @@ class WireFrame:
     close: Close | None = None
     note: str = ""
 
+    def __str__(self) -> str:
+        """One line, no (random) masking key: ``C→S TEXT FIN=1 RSV1=0 MASK=1 len=5 'Hello'``."""
+        flags = f"FIN={self.fin:d} RSV1={self.rsv1:d} MASK={self.masked:d} len={self.length:<4}"
+        return f"{ARROWS[self.sender]} {self.opcode.name:<6} {flags} {self.preview}"
+
     @property
     def header_size(self) -> int:
         """Bytes before the payload: 2, plus 2 or 8 for a long length, plus 4 for a mask key."""
@@ -126,52 +143,7 @@ class WireFrame:
         bytes 2-5   37 fa 21 3d                   masking key
         bytes 6-10  7f 9f 4d 51 58                payload, masked -> 48 65 6c 6c 6f 'Hello'
         """
-        head, rows = self.header, []
-        b0, b1 = head[0], head[1]
-        bits0 = f"{b0 >> 7} {b0 >> 6 & 1} {b0 >> 5 & 1} {b0 >> 4 & 1} {b0 & 15:04b}"
-        fields0 = f"FIN={b0 >> 7} RSV1={b0 >> 6 & 1} RSV2={b0 >> 5 & 1} RSV3={b0 >> 4 & 1}"
-        rows.append(
-            ("byte 0", f"{b0:02x}", bits0, f"{fields0} opcode={b0 & 15:#x} ({self.opcode.name})")
-        )
-        code = b1 & 127
-        meaning = {126: "126: 16-bit length follows", 127: "127: 64-bit length follows"}
-        rows.append(("byte 1", f"{b1:02x}", f"{b1 >> 7} {code:07b}",
-                     f"MASK={b1 >> 7} payload length={meaning.get(code, code)}"))  # fmt: skip
-        at = 2
-        if code >= 126:
-            width = 2 if code == 126 else 8
-            rows.append((_span(at, width), head[at : at + width].hex(" "), "",
-                         f"extended payload length={self.length}"))  # fmt: skip
-            at += width
-        if self.mask_key is not None:
-            rows.append((_span(at, 4), self.mask_key.hex(" "), "", "masking key"))
-            at += 4
-        rows.append((_span(at, self.length), self._payload_bytes(), "", self._payload_label()))
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        return "\n".join(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-            + "  "
-            + row[3]
-            for row in rows
-        )
-
-    def _payload_bytes(self) -> str:
-        more = " …" if self.length > 16 else ""
-        return self.payload[:16].hex(" ") + more
-
-    def _payload_label(self) -> str:
-        if self.length == 0:
-            return "no payload"
-        label = "payload, masked" if self.masked else "payload"
-        if self.rsv1:
-            label += ", compressed"
-        if self.masked or self.rsv1:
-            label += " -> " + self.data[:16].hex(" ") + (" …" if self.size > 16 else "")
-        return f"{label} {self.preview}"
-
-
-def _span(start: int, width: int) -> str:
-    return f"byte {start}" if width == 1 else f"bytes {start}-{start + width - 1}"
+        return layout(self)
 
 
 def _is_text(data: bytes) -> bool:
@@ -293,23 +265,15 @@ class WireReader:
         header = b"".join(reads[:header_reads])
         payload = reads[header_reads] if len(reads) > header_reads else b""
         close = Close.parse(data) if opcode is Opcode.CLOSE and len(data) >= 2 else None
-        return WireFrame(
-            connection=self.connection,
-            time=self._time,
-            sender=self.sender,
-            opcode=opcode,
-            fin=bool(head[0] & 128),
-            rsv1=bool(head[0] & 64),
-            masked=masked,
-            mask_key=header[-4:] if masked else None,
-            length=_length(reads),
-            header=header,
-            payload=payload[: self.keep],
-            data=data[: self.keep],
-            size=len(data) if size is None else size,
-            close=close,
-            note=note,
+        length, mask_key = _length(reads), header[-4:] if masked else None
+        fin, rsv1, size = (
+            bool(head[0] & 128),
+            bool(head[0] & 64),
+            len(data) if size is None else size,
         )
+        return WireFrame(self.connection, self._time, self.sender, opcode, fin, rsv1, masked,
+                         mask_key, length, header, payload[: self.keep], data[: self.keep], size,
+                         close, note)  # fmt: skip
 
 
 def _length(reads: list[bytes]) -> int:
