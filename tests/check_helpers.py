@@ -1,0 +1,48 @@
+"""Running ``python -m wsnb check`` on the fixture notebooks, and reading its report.
+
+The fixtures are in tests/check_notebooks/ (written by its build.py). Every
+run is a real ``python -m wsnb check`` in a subprocess, with real kernels;
+timeouts are a couple of seconds so that the suite stays fast.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+FIXTURES = Path(__file__).parent / "check_notebooks"
+
+#: A cell timeout short enough for tests, long enough for a cell on a busy machine.
+CELL_TIMEOUT = "3"
+
+
+def run_check(
+    *args: str | Path, cwd: Path = FIXTURES, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    """``python -m wsnb check ARGS`` in ``cwd``; its output is a pipe, as in CI."""
+    return subprocess.run(
+        [sys.executable, "-m", "wsnb", "check", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def section(report: str, nodeid: str) -> str:
+    """The failure report pytest printed for ``nodeid`` (between its ``___`` headings)."""
+    heading = re.compile(rf"^_+ {re.escape(nodeid)} _+$", re.MULTILINE)
+    match = heading.search(report)
+    assert match is not None, f"no failure section for {nodeid}:\n{report}"
+    end = re.compile(r"^(_{3,} .* _{3,}|={3,} .* ={3,})$", re.MULTILINE).search(report, match.end())
+    return report[match.end() : end.start() if end else len(report)]
+
+
+def copy_fixture(name: str, folder: Path) -> Path:
+    """A copy of a fixture notebook in ``folder`` (for runs that change it)."""
+    target = folder / Path(name).name
+    shutil.copy(FIXTURES / name, target)
+    return target
