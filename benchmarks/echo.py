@@ -5,6 +5,8 @@ this process, measures round trips/s, pipelined messages/s (32-byte text)
 and the server's CPU time per message, in interleaved rounds cut into short
 chunks that alternate between the servers. The last line,
 ``ratio rt=X pipe=Y``, holds the median ratios wsnb/bare (goal: >= 0.95).
+``--trace 1`` traces the wsnb server's connections with ``wsnb.Trace``: the
+ratios then say what tracing costs (no goal: it is off by default).
 docs/benchmarks.md says how and why, and how to read the figures.
 
     .venv/bin/python benchmarks/echo.py [--quick] [--rounds 9] [--roundtrips 20000]
@@ -47,13 +49,15 @@ OPTIONS = (
     Option("--roundtrips", 10000, "round trips per round and server", quick=200),
     Option("--pipelined", 40000, "pipelined messages per round and server", quick=500),
     Option("--warmup", 200, "round trips and pipelined messages before round 1", quick=50),
+    Option("--trace", 0, "1: the wsnb server traces every connection (wsnb.Trace)", least=0),
 )
 
 
-async def wsnb_echo() -> Service:
+async def wsnb_echo(trace: bool = False) -> Service:
     import wsnb  # here only, so that the bare server's process never loads wsnb
 
-    return wsnb_service(await wsnb.serve(wsnb.echo))
+    options = {"create_connection": wsnb.Trace().server} if trace else {}
+    return wsnb_service(await wsnb.serve(wsnb.echo, **options))
 
 
 async def bare_handler(ws: ServerConnection) -> None:
@@ -174,7 +178,8 @@ def print_round(index: int, order: Sequence[str], samples: dict[str, Sample]) ->
 
 
 async def experiment(servers: Servers, args: argparse.Namespace) -> list[dict[str, Sample]]:
-    procs = {"wsnb": servers.start(wsnb_echo)[0], "bare": servers.start(bare_echo)[0]}
+    wsnb = servers.start(wsnb_echo, trace=bool(args.trace))[0]
+    procs = {"wsnb": wsnb, "bare": servers.start(bare_echo)[0]}
     results = []
     async with contextlib.AsyncExitStack() as stack:
         conns: dict[str, ClientConnection] = {}
@@ -218,7 +223,10 @@ def report(results: list[dict[str, Sample]]) -> list[float]:
 def main(argv: Sequence[str] | None = None) -> int:
     description = "Compare wsnb's echo server with a bare websockets echo server."
     args = parse_options(description, OPTIONS, argv, "a few seconds")
-    print("wsnb.serve(wsnb.echo) vs bare websockets echo, compression=None, one process each")
+    traced = " (every connection traced)" if args.trace else ""
+    print(
+        f"wsnb.serve(wsnb.echo){traced} vs bare websockets echo, compression=None, one process each"
+    )
     print(
         f"{args.rounds} rounds, ABBA order; per round and implementation: {args.roundtrips} "
         f"sequential round trips + {args.pipelined} pipelined messages, 32-byte text,\n"
