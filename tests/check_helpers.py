@@ -16,7 +16,7 @@ from pathlib import Path
 FIXTURES = Path(__file__).parent / "check_notebooks"
 
 #: A cell timeout short enough for tests, long enough for a cell on a busy machine.
-CELL_TIMEOUT = "3"
+CELL_TIMEOUT = "2"
 
 
 def run_check(

@@ -159,6 +159,25 @@ def failing() -> None:
         ("code", 'print("never reached")', [out("never reached\n")]),
     )
     notebook(
+        "failing/blocking_client.ipynb",
+        "# The blocking client against a server on the kernel's own loop",
+        ("code", "import wsnb\n\nserver = await wsnb.serve(wsnb.echo)", []),
+        (
+            "code",
+            "from websockets.sync.client import connect\n\n"
+            "with connect(server.url, open_timeout=None) as ws:  # waits for the loop: forever\n"
+            "    ws.send('hi')",
+            [],
+        ),
+        ("code", "await wsnb.stop_all()", [result("1", 3)]),
+    )
+    notebook(
+        "failing/kernel_dies.ipynb",
+        "# A cell that takes the kernel down",
+        ("code", "import os\n\nos._exit(3)", []),
+        ("code", "print('after')", [out("after\n")]),
+    )
+    notebook(
         "failing/stderr_appears.ipynb",
         "# A cell whose stderr was not stored",
         (
@@ -211,6 +230,25 @@ def passing() -> None:
     )
 
 
+def markers() -> None:
+    notebook(
+        "passing/markers.ipynb",
+        "# nbval's markers, as users write them",
+        (
+            "code",
+            "# NBVAL_RAISES_EXCEPTION\nraise ValueError('taught on purpose')",
+            [v4.new_output("error", ename="ValueError", evalue="taught on purpose", traceback=[])],
+        ),
+        (
+            "code",
+            "# NBVAL_IGNORE_OUTPUT\nimport random\n\nprint(random.random())",
+            [out("0.123\n")],
+        ),
+        ("code", "# NBVAL_SKIP\nwhile True:\n    pass", []),
+        ("code", "print('the skipped cell did not run')", [out("the skipped cell did not run\n")]),
+    )
+
+
 def store() -> None:
     notebook(
         "store/error_cell.ipynb",
@@ -242,7 +280,7 @@ def sanitize() -> None:
 def build(root: Path = HERE) -> None:
     """Write every fixture under ``root``."""
     TARGET["root"] = root
-    for make in (failing, passing, store, sanitize):
+    for make in (failing, passing, markers, store, sanitize):
         make()
 
 

@@ -140,11 +140,10 @@ class CellItem(IPyNbCell):  # type: ignore[misc]
 
     def _ended(self, run: CellRun) -> Problem:
         if run.status == "died":
-            return f"the kernel died while running {self.label}", ""
+            return f"the kernel died while running {self.label}{_exit(run)}", ""
         if run.status == "budget":
-            head = (
-                f"{self.label} timed out: the notebook's budget ran out after {run.seconds:.0f} s"
-            )
+            budget = self.config.option.wsnb_notebook_timeout
+            head = f"{self.label} timed out: the notebook's budget of {budget:g} s ran out"
         else:
             head = f"{self.label} timed out after {run.timeout:g} s"
         return head, hang_text(run.hang, self.label)
@@ -234,6 +233,10 @@ class EndItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Any, int, str]:
         return self.path, 0, self.nodeid
+
+
+def _exit(run: CellRun) -> str:
+    return "" if run.exit_code is None else f" (exit status {run.exit_code})"
 
 
 def _colour(config: pytest.Config, text: str) -> str:

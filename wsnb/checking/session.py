@@ -70,6 +70,7 @@ class CellRun:
     error: dict[str, Any] | None = None
     hang: dict[str, Any] | None = None
     failures: list[dict[str, Any]] = field(default_factory=list)
+    exit_code: int | None = None
 
 
 @dataclass
@@ -248,8 +249,12 @@ class KernelSession:
                 hang = None
         status: Status = "died" if ended == "died" else ("budget" if budget else "timeout")
         failures = hang.get("failures", []) if hang else []
+        process = getattr(getattr(self._kernel.km, "provisioner", None), "process", None)
+        code = process.poll() if process is not None else None
         self.stop()
-        return CellRun(outputs.items, None, status, seconds, timeout, hang=hang, failures=failures)
+        run = CellRun(outputs.items, None, status, seconds, timeout, hang=hang, failures=failures)
+        run.exit_code = code if ended == "died" else None
+        return run
 
     # messages --------------------------------------------------------------------------------
 
