@@ -42,7 +42,7 @@ def test_a_bad_sanitize_file_is_named(tmp_path: Path) -> None:
 def test_store_writes_sanitized_outputs_also_when_a_cell_raises(tmp_path: Path) -> None:
     failing = copy_fixture("store/error_cell.ipynb", tmp_path)
     fine = copy_fixture("passing/random_values.ipynb", tmp_path)
-    result = run_check("--store", failing.name, fine.name, cwd=tmp_path)
+    result = run_check("--store", "-n", "2", failing.name, fine.name, cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.splitlines() == [
         "wsnb: stored error_cell.ipynb: 4 of 4 code cells ran",

@@ -24,7 +24,7 @@ from .report import cell_label, failure_text, hang_text
 from .sanitize import sanitize_outputs
 from .session import CellRun
 
-__all__ = ["executed_copy", "stored_copy", "write_executed"]
+__all__ = ["artefact_path", "executed_copy", "stored_copy", "write_executed"]
 
 
 def _note(evalue: str, text: str) -> Any:
@@ -43,7 +43,12 @@ def _notes(run: CellRun, label: str) -> list[Any]:
 
 
 def executed_copy(nb: Any, runs: Mapping[int, CellRun]) -> Any:
-    """A copy of ``nb`` holding this run's outputs, with notes on what went wrong."""
+    """A copy of ``nb`` holding this run's outputs, with notes on what went wrong.
+
+    Example::
+
+        executed = executed_copy(nb, {1: session.run_cell(nb.cells[1].source, "cell 2")})
+    """
     executed = copy.deepcopy(nb)
     code_index = 0
     for index, cell in enumerate(executed.cells):
@@ -60,7 +65,12 @@ def executed_copy(nb: Any, runs: Mapping[int, CellRun]) -> Any:
 
 
 def stored_copy(nb: Any, runs: Mapping[int, CellRun], rules: Sequence[tuple[str, str]]) -> Any:
-    """A copy of ``nb`` with the sanitized outputs of the cells that ran; the rest as they were."""
+    """A copy of ``nb`` with the sanitized outputs of the cells that ran; the rest as they were.
+
+    Example::
+
+        write(stored_copy(nb, runs, load_rules()), Path("demo.ipynb"))
+    """
     stored = copy.deepcopy(nb)
     for index, run in runs.items():
         if run.status != "unrun":
@@ -70,7 +80,30 @@ def stored_copy(nb: Any, runs: Mapping[int, CellRun], rules: Sequence[tuple[str,
     return stored
 
 
+def artefact_path(directory: Path, notebook: Path, root: Path) -> Path:
+    """Where the executed copy of ``notebook`` goes: its path under ``root``, inside ``directory``.
+
+    A notebook outside ``root`` keeps only its name, so that a copy can never
+    land on the notebook itself.
+
+    >>> artefact_path(Path("executed"), Path("/work/nb/a.ipynb"), Path("/work")).as_posix()
+    'executed/nb/a.ipynb'
+    >>> artefact_path(Path("executed"), Path("/elsewhere/a.ipynb"), Path("/work")).as_posix()
+    'executed/a.ipynb'
+    """
+    try:
+        relative = notebook.absolute().relative_to(root.absolute())
+    except ValueError:
+        relative = Path(notebook.name)
+    return directory / relative
+
+
 def write_executed(nb: Any, runs: Mapping[int, CellRun], path: Path) -> None:
-    """Write :func:`executed_copy` of ``nb`` to ``path``, creating its folder."""
+    """Write :func:`executed_copy` of ``nb`` to ``path``, creating its folder.
+
+    Example::
+
+        write_executed(nb, runs, Path("executed/demo.ipynb"))
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     write(executed_copy(nb, runs), path)

@@ -104,6 +104,10 @@ def find_notebooks(paths: Sequence[str]) -> list[Path]:
     """The notebooks named, and those under the folders named (hidden folders skipped).
 
     Raises :class:`FileNotFoundError` for a path that does not exist.
+
+    Example::
+
+        find_notebooks(["notebooks/", "extra.ipynb"])   # [Path('notebooks/01_echo.ipynb'), ...]
     """
     found: list[Path] = []
     for name in paths:
@@ -151,6 +155,10 @@ def run_check(args: argparse.Namespace, extra: Sequence[str]) -> int:
         return 2
     if args.store:
         from .store import store_all
+
+        if extra:
+            print(f"wsnb: --store takes no pytest arguments: {' '.join(extra)}", file=sys.stderr)
+            return 2
 
         return store_all(notebooks, args)
     with tempfile.TemporaryDirectory(prefix="wsnb-check-") as tmp:

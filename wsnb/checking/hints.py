@@ -103,6 +103,9 @@ def hints(text: str = "", *, source: str = "", hang: Mapping[str, Any] | None = 
 
     ``text`` holds errors, tracebacks and stderr; ``source`` the cell's code;
     ``hang`` the probe's snapshot if the cell ran out of time.
+
+    >>> hints("ModuleNotFoundError: No module named 'aiohttp'")[0][:45]
+    "hint: the kernel's Python has no module 'aioh"
     """
     stack = hang.get("stack", "") if hang else ""
     found: list[str] = []

@@ -29,7 +29,7 @@ from nbval.plugin import (  # type: ignore[import-untyped]
     find_metadata_tags,
 )
 
-from .artefact import write_executed
+from .artefact import artefact_path, write_executed
 from .hints import hints
 from .nbfile import read
 from .report import (
@@ -42,13 +42,18 @@ from .report import (
     strip_ansi,
 )
 from .sanitize import load_rules
-from .session import CellRun, KernelSession
+from .session import CellRun, KernelSession, SessionError
 
 __all__ = ["CellItem", "CheckFailure", "EndItem", "NotebookFile"]
 
 
 class CheckFailure(Exception):
-    """A cell (or the end of a notebook) failed; the message is the whole report."""
+    """A cell (or the end of a notebook) failed; the message is the whole report.
+
+    Example::
+
+        raise CheckFailure("cell 4 (code cell 2) timed out after 60 s\n...")
+    """
 
 
 Problem = tuple[str, str]
@@ -56,7 +61,12 @@ Problem = tuple[str, str]
 
 
 class NotebookFile(IPyNbFile):  # type: ignore[misc]
-    """A notebook: its kernel session, its cells, and what happened to each."""
+    """A notebook: its kernel session, its cells, and what happened to each.
+
+    Example (what the plugin does for each ``.ipynb`` file)::
+
+        NotebookFile.from_parent(parent, path=Path("notebooks/01_echo.ipynb"))
+    """
 
     session: KernelSession | None = None
 
@@ -70,7 +80,10 @@ class NotebookFile(IPyNbFile):  # type: ignore[misc]
             notebook_timeout=option.wsnb_notebook_timeout or None,
             startup_timeout=option.nbval_kernel_startup_timeout,
         )
-        self.session.start()
+        try:
+            self.session.start()
+        except SessionError as exc:
+            pytest.fail(f"{self.nodeid}: {exc}", pytrace=False)
 
     def collect(self) -> Any:
         self.nb = read(Path(self.path))
@@ -110,12 +123,17 @@ class NotebookFile(IPyNbFile):  # type: ignore[misc]
             self.session.stop()
         directory = self.config.option.wsnb_executed
         if directory and getattr(self, "runs", None):
-            relative = Path(self.path).resolve().relative_to(Path(self.config.rootpath).resolve())
-            write_executed(self.nb, self.runs, Path(directory) / relative)
+            target = artefact_path(Path(directory), Path(self.path), Path(self.config.rootpath))
+            write_executed(self.nb, self.runs, target)
 
 
 class CellItem(IPyNbCell):  # type: ignore[misc]
-    """One code cell: run it, then say everything that went wrong, in one report."""
+    """One code cell: run it, then say everything that went wrong, in one report.
+
+    Its node id is ``NOTEBOOK::cell N``, N counted from 1 at the top::
+
+        pytest -p wsnb.checking.plugin --wsnb-check "notebooks/01_echo.ipynb::cell 5"
+    """
 
     index = 0
     label = ""
@@ -192,7 +210,12 @@ class CellItem(IPyNbCell):  # type: ignore[misc]
 
 
 class EndItem(pytest.Item):
-    """After the last cell: background failures, unretrieved task errors, servers left open."""
+    """After the last cell: background failures, unretrieved task errors, servers left open.
+
+    Its node id is ``NOTEBOOK::after the last cell``::
+
+        pytest -p wsnb.checking.plugin --wsnb-check notebooks/ -k "after the last cell"
+    """
 
     @property
     def notebook(self) -> NotebookFile:

@@ -19,14 +19,8 @@ from typing import Any
 
 import pytest
 
-__all__ = [
-    "pytest_addoption",
-    "pytest_collect_file",
-    "pytest_configure",
-    "pytest_runtest_logreport",
-    "pytest_sessionstart",
-    "pytest_terminal_summary",
-]
+#: Nothing to import: pytest finds the hooks below by their names.
+__all__: list[str] = []
 
 from .session import CELL_TIMEOUT, NOTEBOOK_TIMEOUT
 

@@ -334,7 +334,7 @@ def _listening() -> set[str] | None:
 
 
 def install(snapshot_path: str) -> str:
-    """Start watching: hooks for background failures, cell events, the watchdog thread."""
+    """Start watching: failure hooks, cell events, the watchdog. ``install("/tmp/x.json")``"""
     loop = asyncio.get_event_loop()
     _state["snapshot_path"] = snapshot_path
     _previous["loop_handler"] = loop.get_exception_handler()
@@ -353,7 +353,7 @@ def install(snapshot_path: str) -> str:
 
 
 def arm(label: str, timeout: float | None) -> str:
-    """Name the next cell (for reports) and set its timeout in seconds."""
+    """Name the next cell and set its timeout in seconds: ``arm("cell 3 (code cell 2)", 60)``"""
     with _lock:
         _state["label"] = label
         _state["timeout"] = timeout
@@ -361,7 +361,7 @@ def arm(label: str, timeout: float | None) -> str:
 
 
 def report() -> str:
-    """The background failures recorded since the last report, as JSON; forget them."""
+    """The failures since the last report, as JSON: ``json.loads(report())["failures"]``"""
     with _lock:
         failures, _state["failures"] = _state["failures"], []
     return json.dumps({"failures": _labelled(failures)})
@@ -379,7 +379,7 @@ def _labelled(failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def final() -> str:
-    """After the last cell: failures, tasks whose exception nobody retrieved, servers, ports."""
+    """After the last cell: failures, servers, ports: ``json.loads(final())["servers"]``"""
     gc.collect()  # a task nobody holds is reported (by the loop's handler) when collected
     for task in list(_failed_tasks):
         if getattr(task, "_log_traceback", False):

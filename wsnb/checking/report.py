@@ -87,7 +87,11 @@ def span(numbers: Sequence[int]) -> str:
 
 
 def output_lines(outputs: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Outputs as lines of text, each output under a ``[kind]`` heading (no images)."""
+    """Outputs as lines of text, each output under a ``[kind]`` heading (no images).
+
+    >>> output_lines([{"output_type": "stream", "name": "stdout", "text": "42\\n"}])
+    ['[stdout]', '42']
+    """
     lines: list[str] = []
     for output in outputs:
         kind = output.get("output_type")
@@ -118,6 +122,11 @@ def side_by_side(left: Sequence[str], right: Sequence[str], width: int | None = 
     """Two columns, stored and new, like ``diff -y``: ``|`` differs, ``<``/``>`` one side only.
 
     Lines that differ only in invisible characters are shown with ``repr``.
+
+    >>> print(side_by_side(["a"], ["a", "b"], width=30))
+    stored          new
+    a               a
+                  > b
     """
     width = width or max(60, min(shutil.get_terminal_size((120, 24)).columns, 160))
     column = max(12, (width - 3) // 2)
@@ -149,7 +158,13 @@ def _row(left: str, mark: str, right: str, column: int) -> str:
 
 
 def hang_text(hang: Mapping[str, Any] | None, label: str) -> str:
-    """Where a cell was when its time ran out, from the probe's snapshot."""
+    """Where a cell was when its time ran out, from the probe's snapshot.
+
+    >>> print(hang_text({"stack": "  cell 2, line 1, in <module>\\n    await f\\n"}, "cell 2"))
+    cell 2 was awaiting, in:
+      cell 2, line 1, in <module>
+        await f
+    """
     if not hang:
         return "  (the kernel did not say where it was: it may hold the GIL in native code)"
     lines = []
@@ -170,6 +185,11 @@ def hang_text(hang: Mapping[str, Any] | None, label: str) -> str:
 
 
 def failure_text(failure: Mapping[str, Any]) -> str:
-    """One background failure: where it came from, during which cell, and its traceback."""
+    """One background failure: where it came from, during which cell, and its traceback.
+
+    >>> print(failure_text({"source": "thread 'T'", "cell": "cell 2", "text": "Boom\\n"}))
+    an exception in thread 'T' (during cell 2):
+      Boom
+    """
     head = f"an exception in {failure['source']} (during {failure['cell']}):"
     return head + "\n" + textwrap.indent(strip_ansi(failure["text"]).rstrip(), "  ")

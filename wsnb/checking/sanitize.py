@@ -28,11 +28,23 @@ _PAIR = re.compile(r"^regex: (.*)$\n^replace: (.*)$", re.MULTILINE)
 
 
 class SanitizeError(Exception):
-    """A sanitize file cannot be read or holds a bad regex; the message says which."""
+    """A sanitize file cannot be read or holds a bad regex; the message says which.
+
+    Example::
+
+        try:
+            load_rules(["mine.cfg"])
+        except SanitizeError as exc:
+            print(exc)   # mine.cfg: bad regex '(unclosed': missing ), unterminated subpattern ...
+    """
 
 
 def shipped_rules_text() -> str:
-    """The text of wsnb's own rules (``wsnb/nbval_sanitize.cfg``)."""
+    """The text of wsnb's own rules (``wsnb/nbval_sanitize.cfg``).
+
+    >>> "[ws_urls]" in shipped_rules_text()
+    True
+    """
     return files("wsnb").joinpath("nbval_sanitize.cfg").read_text(encoding="utf-8")
 
 
@@ -66,14 +78,23 @@ def load_rules(user_files: Sequence[str | Path] = ()) -> list[tuple[str, str]]:
 
 
 def sanitize(text: str, rules: Iterable[tuple[str, str]]) -> str:
-    """Apply ``rules`` to ``text``, in order."""
+    """Apply ``rules`` to ``text``, in order.
+
+    >>> sanitize("took 12 ms", [(r"\\d+ ms", "DURATION")])
+    'took DURATION'
+    """
     for regex, replace in rules:
         text = re.sub(regex, replace, text)
     return text
 
 
 def sanitize_outputs(outputs: Iterable[Any], rules: Sequence[tuple[str, str]]) -> list[Any]:
-    """Copies of nbformat outputs with every text field sanitized (for ``--store``)."""
+    """Copies of nbformat outputs with every text field sanitized (for ``--store``).
+
+    >>> out = {"output_type": "stream", "name": "stdout", "text": "port 51344\\n"}
+    >>> sanitize_outputs([out], load_rules())[0]["text"]
+    'port PORT\\n'
+    """
     from .nbfile import from_dict
 
     result = []

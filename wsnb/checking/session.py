@@ -55,12 +55,29 @@ _PROBE = "_wsnb_check_probe"
 
 
 class SessionError(Exception):
-    """The kernel could not be started or probed; the message says why."""
+    """The kernel could not be started or probed; the message says why.
+
+    Example::
+
+        try:
+            session.start()
+        except SessionError as exc:
+            print(exc)   # the kernel did not start: ...
+    """
 
 
 @dataclass
 class CellRun:
-    """How one cell ran: its outputs, how it ended, what happened in the background."""
+    """How one cell ran: its outputs, how it ended, what happened in the background.
+
+    ``status`` is "ok", "error" (it raised), "timeout", "budget" (the
+    notebook's time ran out), "died" (the kernel) or "unrun" (no time left).
+
+    Example::
+
+        run = session.run_cell("print(6 * 7)", "cell 1 (code cell 1)")
+        run.status, run.outputs[0]["text"]   # ('ok', '42\\n')
+    """
 
     outputs: list[Any]
     execution_count: int | None
@@ -75,7 +92,13 @@ class CellRun:
 
 @dataclass
 class FinalRun:
-    """What the probe found after the last cell."""
+    """What the probe found after the last cell.
+
+    Example::
+
+        final = session.finish()
+        final.servers, final.ports   # (['echo ws://127.0.0.1:40113 (0 connections)'], [])
+    """
 
     failures: list[dict[str, Any]]
     servers: list[str]
@@ -122,7 +145,15 @@ class _Outputs:
 
 
 class KernelSession:
-    """A kernel for one notebook, run cell by cell under the probe's watch."""
+    """A kernel for one notebook, run cell by cell under the probe's watch.
+
+    Example::
+
+        session = KernelSession(Path("demo.ipynb"), cell_timeout=5)
+        session.start()
+        session.run_cell("import wsnb", "cell 1 (code cell 1)")
+        session.stop()
+    """
 
     def __init__(
         self,

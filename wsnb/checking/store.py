@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .artefact import stored_copy, write_executed
+from .artefact import artefact_path, stored_copy, write_executed
 from .nbfile import read, write
 from .report import cell_label, failure_text, plural, span
 from .sanitize import SanitizeError, load_rules
@@ -27,27 +28,42 @@ __all__ = ["store_all", "store_notebook"]
 
 
 def store_all(notebooks: Sequence[Path], args: argparse.Namespace) -> int:
-    """Store each notebook in turn; return 1 if any cell failed, else 0."""
+    """Store the notebooks (``args.workers`` at a time); return 1 if any cell failed, else 0.
+
+    Example::
+
+        store_all([Path("demo.ipynb")], parser.parse_args(["check", "--store", "demo.ipynb"]))
+    """
     try:
         rules = load_rules(args.sanitize)
     except SanitizeError as exc:
         print(f"wsnb: {exc}", file=sys.stderr)
         return 2
-    status = 0
-    for notebook in notebooks:
+
+    def store(notebook: Path) -> list[str]:
         try:
-            lines = store_notebook(notebook, args, rules)
+            return store_notebook(notebook, args, rules)
         except SessionError as exc:
-            lines = [f"wsnb: {notebook}: not stored: {exc}"]
-        print("\n".join(lines), flush=True)
-        status |= int(len(lines) > 1)
+            return [f"wsnb: {notebook}: not stored: {exc}", ""]
+
+    status = 0
+    with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
+        for lines in pool.map(store, notebooks):  # each kernel has its own client: threads do
+            print("\n".join(line for line in lines if line), flush=True)
+            status |= int(len(lines) > 1)
     return status
 
 
 def store_notebook(
     notebook: Path, args: argparse.Namespace, rules: Sequence[tuple[str, str]]
 ) -> list[str]:
-    """Run ``notebook``, write it back, and return the summary lines (one when all went well)."""
+    """Run ``notebook``, write it back, and return the summary lines (one when all went well).
+
+    Example::
+
+        store_notebook(Path("demo.ipynb"), args, load_rules())
+        # ['wsnb: stored demo.ipynb: 3 of 3 code cells ran, all well']
+    """
     from nbval.plugin import find_comment_markers, find_metadata_tags  # type: ignore[import-untyped]
 
     nb = read(notebook)
@@ -85,7 +101,7 @@ def store_notebook(
         session.stop()
     write(stored_copy(nb, runs, rules), notebook)
     if args.executed:
-        write_executed(nb, runs, Path(args.executed) / notebook)
+        write_executed(nb, runs, artefact_path(Path(args.executed), notebook, Path.cwd()))
     unrun = [i + 1 for i in code if i not in runs or runs[i].status == "unrun"]
     ran = len(code) - len(unrun)
     head = f"wsnb: stored {notebook}: {ran} of {plural(len(code), 'code cell')} ran"
