@@ -162,6 +162,7 @@ def _pre_run_cell(info: Any) -> None:
             "timeout": timeout,
         }
         _state["labels"][_cell_file(info)] = _state["label"]
+        _state["threads"] = set(threading.enumerate())
         _wake.notify_all()
 
 
@@ -205,7 +206,8 @@ def _snapshot(cell: dict[str, Any], loop: asyncio.AbstractEventLoop, main: int) 
     loop.call_soon_threadsafe(in_loop)
     if not done.wait(0.5):  # the loop is blocked: the cell runs synchronously
         frame = sys._current_frames().get(main)
-        taken = {"blocked": True, "stack": _frames_text(_frame_chain(frame)), "tasks": []}
+        frames = [f for f, _ in traceback.walk_stack(frame)][::-1] if frame else []
+        taken = {"blocked": True, "stack": _frames_text(frames), "tasks": []}
     taken.update(cell=cell["label"], timeout=cell["timeout"], servers=_servers())
     with _lock:
         failures = [dict(f) for f in _state["failures"]]
@@ -262,14 +264,6 @@ def _await_chain(task: asyncio.Task[Any]) -> list[FrameType]:
             or getattr(awaited, "ag_await", None)
         )
     return frames
-
-
-def _frame_chain(frame: FrameType | None) -> list[FrameType]:
-    frames = []
-    while frame is not None:
-        frames.append(frame)
-        frame = frame.f_back
-    return frames[::-1]
 
 
 def _frames_text(frames: list[FrameType]) -> str:
@@ -362,6 +356,9 @@ def arm(label: str, timeout: float | None) -> str:
 
 def report() -> str:
     """The failures since the last report, as JSON: ``json.loads(report())["failures"]``"""
+    deadline = time.monotonic() + 0.1  # a thread the cell started and that dies at once
+    for thread in set(threading.enumerate()) - _state.get("threads", set()):
+        thread.join(max(0.0, deadline - time.monotonic()))  # ...is the cell's failure
     with _lock:
         failures, _state["failures"] = _state["failures"], []
     return json.dumps({"failures": _labelled(failures)})
