@@ -88,7 +88,8 @@ async def test_two_pages_and_a_python_client_chat(
     async with await wsnb.RoomsClient.connect(server, name="cy") as cy:
         await cy.join("lobby")
         await bob.page.wait_for_function(
-            'document.querySelector(".wsnb-chat-members").textContent === "In lobby: ada, bob, cy"',
+            'document.querySelector(".wsnb-chat-members").textContent'
+            ' === "In lobby (3): ada, bob, cy"',
             timeout=5000,
         )
         assert "cy joined." in await bob.notes()
@@ -112,6 +113,13 @@ async def test_two_pages_and_a_python_client_chat(
                 {"seq": 2, "from": "cy: ", "text": "hi from python"},
             ]
         assert rooms.members("lobby") == ["ada", "bob", "cy"]
+    # cy has gone: the member lists follow the presence delta (docs/protocol.md).
+    for page in (ada, bob):
+        await page.page.wait_for_function(
+            'document.querySelector(".wsnb-chat-members").textContent === "In lobby (2): ada, bob"',
+            timeout=5000,
+        )
+        assert "cy left." in await page.notes()
     assert ada.errors == bob.errors == []
 
 
@@ -132,7 +140,7 @@ async def test_html_in_messages_and_names_is_shown_as_text(
     await evil.say(PAYLOAD)
     await reader.wait_for_text(PAYLOAD)
     assert await reader.messages() == [{"seq": 1, "from": EVIL_NAME + ": ", "text": PAYLOAD}]
-    assert await reader.members.text_content() == f"In lobby: reader, {EVIL_NAME}"
+    assert await reader.members.text_content() == f"In lobby (2): reader, {EVIL_NAME}"
     assert f"{EVIL_NAME} joined." in await reader.notes()
     # The name in the input's placeholder (put there by Python's escaping) is text too.
     assert await evil.input.get_attribute("placeholder") == f"Message lobby as {EVIL_NAME}"

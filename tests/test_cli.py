@@ -58,7 +58,8 @@ def test_serve_rooms_answers_a_join_frame_from_websocat() -> None:
         reply = json.loads(websocat("-1", server.url, input=join + "\n"))
         assert reply["type"] == "reply" and reply["id"] == 1 and reply["re"] == "join"
         assert reply["data"]["room"] == "lobby"
-        assert reply["data"]["members"] == ["guest-1"]
+        assert reply["data"]["members"] == [{"id": 1, "name": "guest-1"}]
+        assert reply["data"]["count"] == 1 and reply["data"]["protocol"] == 2
         assert reply["data"]["seq"] == 0 and reply["data"]["history"] == []
         assert re.fullmatch(r"[0-9a-f]{8}", reply["data"]["epoch"])
 
@@ -142,13 +143,13 @@ def test_connect_sees_messages_from_another_connect() -> None:
             out.wait_for('"re": "join"')  # bob is in before ada comes
             ada = run_wsnb("connect", server.url, "--linger", "0.2", input=CHAT_SESSION)
             assert ada.returncode == 0, ada.stderr
-            out.wait_for("ada leaves")
+            out.wait_for("ada left")
             status, stdout, stderr = end(bob, out, err)
         assert status == 0, stderr
         lines = stdout.splitlines()
-        assert "[lobby] ada joins; members: bob, ada" in lines
+        assert "[lobby] ada joined (2 here)" in lines
         assert "[lobby #1] ada: hello" in lines
-        assert "[lobby] ada leaves; members: bob" in lines
+        assert "[lobby] ada left (1 here)" in lines
         assert_stopped_cleanly(*server.stop())
 
 

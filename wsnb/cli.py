@@ -20,6 +20,7 @@ import shlex
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -126,12 +127,24 @@ def _render(message: str | bytes) -> str:
         text = body if isinstance(body, str) else json.dumps(body)
         return f"[{frame.get('room')} #{frame.get('seq')}] {data.get('from')}: {text}"
     if isinstance(frame, dict) and frame.get("type") == "presence":
-        data = frame.get("data", {})
-        return (
-            f"[{frame.get('room')}] {data.get('name')} {data.get('event')}s; "
-            f"members: {', '.join(data.get('members', []))}"
-        )
+        return _render_presence(frame.get("room"), frame.get("data", {}))
     return "< " + json.dumps(frame, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+
+
+def _render_presence(room: Any, data: dict[str, Any]) -> str:
+    """One line for a presence event: ``[lobby] bob joined; eve left (3 here)``."""
+
+    def names(key: str, verb: str) -> list[str]:
+        people = data.get(key) or []
+        if not people:
+            return []
+        shown = ", ".join(str(p.get("name")) for p in people[:5])
+        more = f" and {len(people) - 5} more" if len(people) > 5 else ""
+        return [f"{shown}{more} {verb}"]
+
+    renamed = [f"{p.get('was')} is now {p.get('name')}" for p in (data.get("renamed") or [])[:5]]
+    changes = names("joined", "joined") + names("left", "left") + renamed
+    return f"[{room}] {'; '.join(changes) or 'no change'} ({data.get('count')} here)"
 
 
 async def _open(url: str) -> ClientConnection:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -127,6 +127,8 @@ class Hub:
       catches up, it receives again, with a gap.
 
     Either way the other clients receive every message, at full speed.
+    ``on_slow_close(connection)`` is called as soon as a slow client is
+    being closed, so that a handler can forget it at once.
     """
 
     def __init__(
@@ -135,6 +137,7 @@ class Hub:
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         slow_clients: SlowClientPolicy = "close",
         relay: bool = True,
+        on_slow_close: Callable[[Connection], None] | None = None,
     ) -> None:
         if slow_clients not in ("close", "drop"):
             raise ValueError(f"slow_clients must be 'close' or 'drop', not {slow_clients!r}")
@@ -143,6 +146,9 @@ class Hub:
         self.max_buffered = max_buffered
         self.slow_clients: SlowClientPolicy = slow_clients
         self.relay = relay
+        self.on_slow_close = on_slow_close
+        """Called with a connection the ``"close"`` policy starts closing, at once: its
+        close handshake can take ``close_timeout`` (a client that stopped reading)."""
         self.slow_closed = 0
         """How many clients the ``"close"`` policy has closed."""
         self._clients: dict[Connection, HubClient] = {}
@@ -310,6 +316,8 @@ class Hub:
         task = client.connection.loop.create_task(_close_slow_client(client.connection, reason))
         self._closing_tasks.add(task)
         task.add_done_callback(self._closing_tasks.discard)
+        if self.on_slow_close is not None:  # not now: we are in the middle of a broadcast
+            client.connection.loop.call_soon(self.on_slow_close, client.connection)
 
     def __repr__(self) -> str:
         return (

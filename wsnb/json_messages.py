@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
+from .core.envelope import encode_json
 from .errors import NotJSONError
 
 __all__ = ["send_json", "recv_json", "decode_json", "encode_json"]
@@ -35,20 +36,6 @@ def decode_json(message: str | bytes) -> Any:
         raise NotJSONError(message, f"not UTF-8: {exc.reason} at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
         raise NotJSONError(message, str(exc)) from None
-
-
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def encode_json(data: Any) -> str:
-    """Encode ``data`` as compact JSON text, non-ASCII characters kept as they are.
-
-    The one encoding wsnb uses for every JSON message it sends.
-
-    >>> encode_json({"text": "héllo", "n": [1, 2]})
-    '{"text":"héllo","n":[1,2]}'
-    """
-    return _encoder.encode(data)
 
 
 async def send_json(ws: _Connection, data: Any) -> None:

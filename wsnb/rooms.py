@@ -1,13 +1,15 @@
 """Chat rooms over WebSockets: the pure rooms core wired to connections and the hub.
 
 Each message a client sends goes to :class:`~wsnb.core.rooms.RoomsCore`
-(parse, validate, decide); what the core returns is encoded once and fanned
+(parse, validate, decide); what the core returns, encoded once, is fanned
 out through a :class:`~wsnb.hub.Hub`, so the slow-client policy applies to
-rooms too. The wire protocol is docs/protocol.md.
+rooms too. Presence events go out on the loop's timers, one per room per
+tick (``RoomLimits.presence_interval``). The wire protocol is docs/protocol.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -25,6 +27,11 @@ __all__ = ["Rooms", "RoomView"]
 
 def _body_text(body: Any) -> str:
     return body if isinstance(body, str) else encode_json(body)
+
+
+def _first_names(names: list[str], shown: int = 20) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 class RoomView:
@@ -60,8 +67,15 @@ class RoomView:
         """Messages with a sequence number above ``since``, oldest first."""
         return self._rooms.history(self.name, since)
 
+    @property
+    def count(self) -> int:
+        """How many members the room has."""
+        return len(self._rooms.core.room(self.name).members)
+
     def __repr__(self) -> str:
-        return f"<wsnb.RoomView {self.name!r} members={self.members} seq={self.seq}>"
+        members = self.members
+        shown = repr(members) if len(members) <= 10 else f"{len(members)} members"
+        return f"<wsnb.RoomView {self.name!r} members={shown} seq={self.seq}>"
 
     def _repr_html_(self) -> str:
         recent = self.history()[-self.shown :]
@@ -77,7 +91,7 @@ class RoomView:
         return html_card(
             f"room {self.name}",
             [
-                ("members", ", ".join(self.members) or "nobody"),
+                ("members", _first_names(self.members) or "nobody"),
                 ("messages", self.seq),
                 ("epoch", self.epoch),
             ],
@@ -116,23 +130,42 @@ class Rooms:
         slow_clients: SlowClientPolicy = "close",
     ) -> None:
         self.core: RoomsCore[Connection] = RoomsCore(limits or RoomLimits(), rooms=rooms)
-        self.hub = Hub(max_buffered=max_buffered, slow_clients=slow_clients, relay=False)
+        self.hub = Hub(
+            max_buffered=max_buffered,
+            slow_clients=slow_clients,
+            relay=False,
+            on_slow_close=self._forget,
+        )
 
     async def __call__(self, connection: Connection) -> None:
         """Serve one connection until it closes, then take it out of its rooms."""
+        core, send = self.core, self._send
         with self.hub.join(connection):
-            self.core.connect(connection)
+            core.connect(connection)
             try:
                 async for raw in connection:
-                    self._send(self.core.receive(connection, raw))
+                    send(core.receive(connection, raw))
             except ConnectionClosed:
                 pass
             finally:
-                self._send(self.core.disconnect(connection))
+                self._forget(connection)
+
+    def _forget(self, connection: Connection) -> None:
+        """Take ``connection`` out of its rooms now (it closed, or is being closed as slow)."""
+        self._send(self.core.disconnect(connection))
 
     def _send(self, outgoing: list[Outgoing[Connection]]) -> None:
+        broadcast = self.hub.broadcast
         for out in outgoing:
-            self.hub.broadcast(encode_json(out.message), to=out.to)
+            broadcast(out.text, to=out.to)
+        if self.core.presence_due:
+            loop = asyncio.get_running_loop()
+            for room, delay in self.core.take_due():
+                loop.call_later(delay, self._flush_presence, room)
+
+    def _flush_presence(self, room: str) -> None:
+        for out in self.core.flush_presence(room):
+            self.hub.broadcast(out.text, to=out.to)
 
     def publish(self, room: str, body: Any, sender: str = "server") -> int:
         """Publish ``body`` in ``room`` from the server side; return its sequence number.
@@ -143,7 +176,7 @@ class Rooms:
         """
         out = self.core.publish(room, body, sender)
         self._send([out])
-        return int(out.message["seq"])
+        return self.core.room(room).history.last_seq
 
     def forget_history(self) -> None:
         """Lose every room's history (new epochs), as a restart without storage would.
@@ -162,7 +195,7 @@ class Rooms:
 
     def history(self, room: str, since: int = 0) -> list[dict[str, Any]]:
         """The messages of ``room`` after sequence number ``since``, as sent on the wire."""
-        return self.core.room(room).history.since(since)
+        return [stored.message for stored in self.core.room(room).history.since(since)]
 
     def room(self, name: str) -> RoomView:
         """A view of one room that displays itself in a notebook."""

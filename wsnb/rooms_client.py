@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal, overload
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -135,36 +135,73 @@ class RoomsClient:
                 waiter.exception()  # retrieved: no "never retrieved" warning if we left early
 
     async def join(self, room: str, **data: Any) -> dict[str, Any]:
-        """Join ``room``; the reply has its epoch, seq, members and recent history."""
+        """Join ``room``; the reply has its epoch, seq, member count, the first page of
+        members (``{"id", "name"}``), your member id (``you``) and recent history."""
         return await self.request("join", room, **data)
 
     async def leave(self, room: str) -> dict[str, Any]:
-        """Leave ``room``; the others get a ``presence`` ``leave`` event.
+        """Leave ``room``; the others see it in the room's next ``presence`` event.
 
         Raises :class:`RequestError` with code ``not_a_member`` if this
         client is not in ``room`` (docs/protocol.md).
         """
         return await self.request("leave", room)
 
-    async def publish(self, room: str, body: Any) -> int:
-        """Publish ``body`` (any JSON value) in ``room``; return its sequence number."""
-        reply = await self.request("publish", room, body=body)
-        return int(reply["seq"])
+    @overload
+    async def publish(self, room: str, body: Any, *, reply: Literal[True] = True) -> int: ...
+    @overload
+    async def publish(self, room: str, body: Any, *, reply: Literal[False]) -> None: ...
+    async def publish(self, room: str, body: Any, *, reply: bool = True) -> int | None:
+        """Publish ``body`` (any JSON value) in ``room``; return its sequence number.
+
+        With ``reply=False`` the server sends no reply (one frame less each):
+        nothing is returned, and a refusal arrives as an ``error`` event.
+
+        Example::
+
+            seq = await client.publish("lobby", "hello")
+            await client.publish("lobby", {"x": 1}, reply=False)   # fire and forget
+        """
+        if not reply:
+            envelope = request_envelope("publish", None, room, {"body": body, "reply": False})
+            await self.connection.send(encode_json(envelope))
+            return None
+        answer = await self.request("publish", room, body=body)
+        return int(answer["seq"])
 
     async def history(self, room: str, since: int = 0) -> list[dict[str, Any]]:
-        """The messages of ``room`` after sequence number ``since``."""
-        reply = await self.request("history", room, since=since)
-        return list(reply["messages"])
+        """The messages of ``room`` after sequence number ``since`` (every page of them)."""
+        messages: list[dict[str, Any]] = []
+        while True:
+            reply = await self.request("history", room, since=since, limit=1000)
+            messages += reply["messages"]
+            if not reply.get("more") or not reply["messages"]:
+                return messages
+            since = reply["messages"][-1]["seq"]
 
     async def members(self, room: str) -> list[str]:
-        """The names of the members of ``room``."""
-        reply = await self.request("members", room)
-        return list(reply["members"])
+        """The names of the members of ``room``, in join order (every page of them)."""
+        return [member["name"] for member in await self.member_list(room)]
+
+    async def member_list(self, room: str) -> list[dict[str, Any]]:
+        """The members of ``room`` as ``{"id", "name"}``, in join order (every page)."""
+        members: list[dict[str, Any]] = []
+        after: int | None = 0
+        while after is not None:
+            reply = await self.request("members", room, after=after, limit=1000)
+            members += reply["members"]
+            after = reply["next"]
+        return members
 
     async def rooms(self) -> list[dict[str, Any]]:
-        """Every room with its member count and latest sequence number."""
-        reply = await self.request("rooms")
-        return list(reply["rooms"])
+        """Every room with its member ``count`` and latest sequence number (every page)."""
+        rooms: list[dict[str, Any]] = []
+        after: int | None = 0
+        while after is not None:
+            reply = await self.request("rooms", after=after, limit=1000)
+            rooms += reply["rooms"]
+            after = reply["next"]
+        return rooms
 
     async def next_event(self, timeout: float | None = None) -> dict[str, Any]:
         """The next message that is not a reply: a room ``message``, ``presence``...

@@ -285,7 +285,10 @@ class Subscriber:
                 if reply.get("recovered"):
                     self.stats.recoveries += 1
                     self._note("recovered", f"{room}: {len(reply['history'])} replayed")
-                self._apply(room, cursor.on_join(reply), replayed=True)
+                step = cursor.on_join(reply)
+                self._apply(room, step, replayed=True)
+                if step.fetch_since is not None:  # a replay too big for one reply
+                    await self._fill_gap(client, room, step.fetch_since)
             else:
                 cursor.on_join(reply)
         self._state = "open"

@@ -23,10 +23,14 @@ __all__ = [
     "request_envelope",
     "json_kind",
     "MAX_TYPE_LENGTH",
+    "MAX_ID_LENGTH",
+    "encode_json",
 ]
 
 #: A message type longer than this is refused (``too_long``).
 MAX_TYPE_LENGTH = 32
+#: A string ``id`` longer than this is refused (``too_long``): replies carry it back.
+MAX_ID_LENGTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,20 @@ def request_envelope(
     if data:
         envelope["data"] = data
     return envelope
+
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_json(data: Any) -> str:
+    """Encode ``data`` as compact JSON text, non-ASCII characters kept as they are.
+
+    The one encoding wsnb uses for every JSON message it sends.
+
+    >>> encode_json({"text": "héllo", "n": [1, 2]})
+    '{"text":"héllo","n":[1,2]}'
+    """
+    return _encoder.encode(data)
 
 
 #: Deeper JSON is refused (``bad_json``): what the server accepts it must be
@@ -120,6 +138,16 @@ def _plainly_sendable(text: str) -> bool:
     return text.isascii() and "\\u" not in text and text.count("[") + text.count("{") <= MAX_DEPTH
 
 
+def _request_id(value: Any, fail: Any) -> str | int | None:
+    request_id = check_field(value, "a string or an integer", "id", fail)
+    if isinstance(request_id, str) and len(request_id) > MAX_ID_LENGTH:
+        # Not carried back in the error: it is what is wrong.
+        raise ProtocolError(
+            ErrorCode.TOO_LONG, f"'id' is longer than {MAX_ID_LENGTH} characters", path="id"
+        )
+    return request_id  # type: ignore[no-any-return]
+
+
 def parse_envelope(raw: str | bytes) -> Envelope:
     """Parse one WebSocket message into an :class:`Envelope`, or raise :class:`ProtocolError`.
 
@@ -159,7 +187,7 @@ def parse_envelope(raw: str | bytes) -> Envelope:
 
     request_id: str | int | None = None
     request_type: str | None = None  # set once it is known to be valid
-    request_id = check_field(value.get("id"), "a string or an integer", "id", fail)
+    request_id = _request_id(value.get("id"), fail)
     type_ = check_field(value.get("type"), "a string", "type", fail, required=True)
     if len(type_) > MAX_TYPE_LENGTH:
         raise fail(

@@ -27,6 +27,9 @@ class ErrorCode:
     UNKNOWN_ROOM = "unknown_room"
     NOT_A_MEMBER = "not_a_member"
     TOO_MANY_ROOMS = "too_many_rooms"
+    TOO_LARGE = "too_large"
+    SERVER_FULL = "server_full"
+    NOT_TEXT = "not_text"
 
 
 class ProtocolError(Exception):

@@ -23,7 +23,11 @@ from typing import Any, Literal
 
 from .errors import ErrorCode, ProtocolError, json_kind
 
-__all__ = ["Fail", "Kind", "check_field", "is_integer"]
+__all__ = ["Fail", "Kind", "MAX_SAFE_INTEGER", "check_field", "is_integer"]
+
+#: The largest integer a request may hold in a field (``id``, ``seq``, ``limit``...): the
+#: largest a JavaScript number holds exactly, so a browser client can send it back.
+MAX_SAFE_INTEGER = 2**53 - 1
 
 Kind = Literal["a string", "an integer", "an object", "a string or an integer"]
 """The kinds a field can be required to have, worded as error messages say them."""
@@ -57,10 +61,13 @@ def check_field(
     *,
     required: bool = False,
     minimum: int | None = None,
+    maximum: int = MAX_SAFE_INTEGER,
 ) -> Any:
-    """Return ``value`` if it is of ``kind`` (and at least ``minimum``), else raise ``fail(...)``.
+    """Return ``value`` if it is of ``kind`` (an integer: from ``minimum`` to ``maximum``),
+    else raise ``fail(...)``.
 
     ``None`` (absent, or JSON ``null``) is returned as is unless ``required``.
+    An integral float (``1.0``) is not an integer.
     """
     if value is None:
         if required:
@@ -68,6 +75,9 @@ def check_field(
         return None
     if not _IS_KIND[kind](value):
         raise fail(ErrorCode.WRONG_TYPE, f"'{path}' must be {kind}, not {json_kind(value)}", path)
-    if minimum is not None and value < minimum:
-        raise fail(ErrorCode.INVALID_VALUE, f"'{path}' must be >= {minimum}", path)
+    if isinstance(value, int):
+        if minimum is not None and value < minimum:
+            raise fail(ErrorCode.INVALID_VALUE, f"'{path}' must be >= {minimum}", path)
+        if value > maximum or value < -MAX_SAFE_INTEGER:
+            raise fail(ErrorCode.INVALID_VALUE, f"'{path}' must be <= {maximum}", path)
     return value

@@ -1,22 +1,27 @@
 """A room's bounded history: sequence numbers, an epoch, and replay decisions.
 
 Every message published in a room gets the next sequence number (1, 2, 3...).
-The history keeps the last ``size`` messages. Its **epoch** is a random label
-chosen when the history starts; it changes whenever the history is lost (a
-new process, a reset), so a client never trusts a sequence number from
-another epoch. A replay is all-or-nothing: either every message after the
-client's last one is still here, or the client is told it cannot recover.
+The history keeps the last ``size`` messages, and no more than ``max_bytes``
+of them, as the JSON text that went on the wire (encoded once). Its **epoch**
+is a random label chosen when the history starts; it changes whenever the
+history is lost (a new process, a reset), so a client never trusts a sequence
+number from another epoch. A replay is all-or-nothing: either every message
+after the client's last one is still here, or the client is told it cannot
+recover.
+
+A :class:`HistoryBudget` bounds the bytes of all rooms' histories together:
+past it, the oldest messages of the whole server are forgotten first.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
-__all__ = ["History", "Replay", "new_epoch"]
+__all__ = ["History", "HistoryBudget", "Replay", "Stored", "new_epoch", "text_bytes"]
 
 
 def new_epoch() -> str:
@@ -26,6 +31,29 @@ def new_epoch() -> str:
     8
     """
     return secrets.token_hex(4)
+
+
+def text_bytes(text: str) -> int:
+    """The size of ``text`` on the wire, in UTF-8 bytes.
+
+    >>> text_bytes("abc"), text_bytes("é")
+    (3, 2)
+    """
+    return len(text) if text.isascii() else len(text.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """One message kept in a history: its number, its JSON text, its size in bytes."""
+
+    seq: int
+    text: str
+    size: int
+
+    @property
+    def message(self) -> dict[str, object]:
+        """The message decoded (for people and tests; the wire uses :attr:`text`)."""
+        return json.loads(self.text)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -38,21 +66,21 @@ class Replay:
     """
 
     recovered: bool
-    messages: tuple[dict[str, Any], ...] = ()
+    messages: tuple[Stored, ...] = ()
     reason: str | None = None
 
 
 @dataclass
 class History:
-    """The last ``size`` messages of one room, numbered.
+    """The last ``size`` messages of one room (at most ``max_bytes`` of them), numbered.
 
     >>> h = History(size=2, epoch="e1")
-    >>> [h.append({"body": b})["seq"] for b in "abc"]
+    >>> [h.append(f'{{"seq":{h.next_seq},"body":"{b}"}}').seq for b in "abc"]
     [1, 2, 3]
-    >>> [m["seq"] for m in h.since(0)]
+    >>> [m.seq for m in h.since(0)]
     [2, 3]
-    >>> h.replay("e1", 2)
-    Replay(recovered=True, messages=({'body': 'c', 'seq': 3},), reason=None)
+    >>> h.replay("e1", 2).messages[0].text
+    '{"seq":3,"body":"c"}'
     >>> h.replay("e1", 0).reason
     'gap_too_old'
     """
@@ -60,33 +88,67 @@ class History:
     size: int = 1000
     epoch: str = field(default_factory=new_epoch)
     last_seq: int = 0
-    _messages: deque[dict[str, Any]] = field(init=False, repr=False)
+    max_bytes: int | None = None
+    """At most this many bytes kept (the newest message always is)."""
+    budget: HistoryBudget | None = field(default=None, repr=False)
+    """The bound shared with other rooms' histories, if any."""
+    bytes: int = field(default=0, init=False)
+    """The bytes of the messages kept."""
+    _messages: deque[Stored] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.size < 1:
             raise ValueError("a history keeps at least one message")
-        self._messages = deque(maxlen=self.size)
+        self._messages = deque()
 
-    def append(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Number ``message`` (sets its ``seq``), keep it, and return it."""
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next message will get."""
+        return self.last_seq + 1
+
+    def append(self, text: str, size: int | None = None) -> Stored:
+        """Keep ``text``, the JSON of message number :attr:`next_seq`; forget the oldest
+        past the limits. ``size`` is its length in bytes, if already known."""
         self.last_seq += 1
-        message["seq"] = self.last_seq
-        self._messages.append(message)
-        return message
+        stored = Stored(self.last_seq, text, text_bytes(text) if size is None else size)
+        self._messages.append(stored)
+        self.bytes += stored.size
+        if self.budget is not None:
+            self.budget._kept(self, stored)
+        max_bytes = self.max_bytes
+        while len(self._messages) > self.size or (
+            max_bytes is not None and self.bytes > max_bytes and len(self._messages) > 1
+        ):
+            self.forget_oldest()
+        if self.budget is not None:
+            self.budget._enforce()
+        return stored
+
+    def forget_oldest(self) -> Stored:
+        """Forget the oldest message kept (``IndexError`` if none) and return it."""
+        stored = self._messages.popleft()
+        self.bytes -= stored.size
+        if self.budget is not None:
+            self.budget._forgot(stored.size)
+        return stored
 
     @property
     def first_seq(self) -> int:
         """The sequence number of the oldest message kept (``last_seq + 1`` if none)."""
-        return self._messages[0]["seq"] if self._messages else self.last_seq + 1
+        return self._messages[0].seq if self._messages else self.last_seq + 1
 
-    def since(self, seq: int, limit: int | None = None) -> list[dict[str, Any]]:
-        """Messages kept with a sequence number above ``seq``, oldest first.
-
-        With ``limit``, only the newest ``limit`` of them.
-        """
+    def since(self, seq: int, limit: int | None = None) -> list[Stored]:
+        """Messages kept with a sequence number above ``seq``, oldest first; with ``limit``,
+        the oldest ``limit`` of them (a page)."""
+        messages = self._messages
         start = max(0, seq - self.first_seq + 1)
-        messages = list(self._messages)[start:]
-        return messages if limit is None else messages[max(0, len(messages) - limit) :]
+        stop = len(messages) if limit is None else min(len(messages), start + limit)
+        return [messages[i] for i in range(start, stop)]
+
+    def latest(self, count: int) -> list[Stored]:
+        """The newest ``count`` messages kept, oldest first."""
+        messages = self._messages
+        return [messages[i] for i in range(max(0, len(messages) - count), len(messages))]
 
     def replay(self, epoch: str, seq: int) -> Replay:
         """Decide what a client that last saw ``seq`` in ``epoch`` should get: all or nothing."""
@@ -98,14 +160,58 @@ class History:
             return Replay(False, reason="gap_too_old")
         return Replay(True, tuple(self.since(seq)))
 
-    def reset(self) -> None:
+    def reset(self, epoch: str | None = None) -> None:
         """Forget every message and start a new epoch (sequence numbers restart at 1)."""
-        self._messages.clear()
+        while self._messages:
+            self.forget_oldest()
         self.last_seq = 0
-        self.epoch = new_epoch()
+        self.epoch = epoch or new_epoch()
 
     def __len__(self) -> int:
         return len(self._messages)
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def __iter__(self) -> Iterator[Stored]:
         return iter(self._messages)
+
+
+class HistoryBudget:
+    """A bound on the bytes of many histories together: past it, the server's oldest
+    messages are forgotten first, whichever room they are in.
+
+    >>> budget = HistoryBudget(max_bytes=10)
+    >>> a, b = History(epoch="a", budget=budget), History(epoch="b", budget=budget)
+    >>> _ = a.append("123456"), b.append("123456")   # 12 bytes: a's message goes
+    >>> len(a), len(b), budget.bytes
+    (0, 1, 6)
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        """The bytes kept by all the histories that share this budget."""
+        self._count = 0  # messages kept
+        # (history, its epoch, seq) in the order they were kept; an entry whose
+        # message was forgotten since (by its own room's limits) is skipped.
+        self._order: deque[tuple[History, str, int]] = deque()
+
+    def _kept(self, history: History, stored: Stored) -> None:
+        self.bytes += stored.size
+        self._count += 1
+        self._order.append((history, history.epoch, stored.seq))
+        if len(self._order) > 2 * self._count + 1024:  # mostly stale entries: drop them
+            self._order = deque(e for e in self._order if _still_kept(*e))
+
+    def _forgot(self, size: int) -> None:
+        self.bytes -= size
+        self._count -= 1
+
+    def _enforce(self) -> None:
+        order = self._order
+        while self.bytes > self.max_bytes and order:
+            history, epoch, seq = order.popleft()
+            if _still_kept(history, epoch, seq) and history.first_seq == seq:
+                history.forget_oldest()
+
+
+def _still_kept(history: History, epoch: str, seq: int) -> bool:
+    return history.epoch == epoch and history.first_seq <= seq <= history.last_seq

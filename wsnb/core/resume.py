@@ -73,6 +73,9 @@ class RoomCursor:
         if reply.get("recovered"):
             step = CursorStep(deliver=self._accept(reply["history"]))
             step.deliver += self._release_held()
+            if reply.get("more"):  # the gap did not fit in one reply: page through the rest
+                self._fetching = True
+                step.fetch_since = self.seq
             return step
         # Not recoverable: say so, then carry on from where the room is now.
         reason = reply.get("reason", "unknown")
@@ -112,7 +115,7 @@ class RoomCursor:
         else:
             step = CursorStep()
         step.deliver = self._accept(messages) + self._release_held()
-        if self._held:  # more is missing than this reply covered: ask again
+        if self._held or reply.get("more"):  # more is missing than this reply covered: ask again
             self._fetching = True
             step.fetch_since = self.seq
         return step

@@ -3,8 +3,11 @@
 :class:`RoomsCore` knows members, rooms, names, presence and history, and
 speaks docs/protocol.md; it never touches a socket. Feed it what a member
 sent with :meth:`RoomsCore.receive`; it returns :class:`Outgoing` messages,
-each addressed to a group of members, for the I/O layer to fan out. Members
-are any hashable keys (the I/O layer uses connections).
+each encoded once and addressed to a group of members, for the I/O layer to
+fan out. Presence changes are batched per room (:mod:`wsnb.core.presence`):
+:meth:`RoomsCore.take_due` says which rooms to flush when, and
+:meth:`RoomsCore.flush_presence` builds their events. Members are any
+hashable keys (the I/O layer uses connections).
 """
 
 from __future__ import annotations
@@ -16,91 +19,51 @@ from typing import Any, Generic, TypeVar
 
 from .deprecation import renamed_names, warn_renamed
 from .dispatch import Dispatcher
-from .envelope import Envelope, ErrorCode, ProtocolError, json_kind, parse_envelope
-from .fields import check_field
-from .history import History
+from .envelope import Envelope, ErrorCode, ProtocolError, encode_json, parse_envelope
+from .history import History, HistoryBudget, text_bytes
+from .pages import PROTOCOL_VERSION, check_int, check_text, fit_newest, fit_oldest, reply_text
+from .presence import MAX_CHANGES, PresenceBatch, presence_delay
+from .room_limits import RoomLimits
 
-__all__ = ["RoomsCore", "RoomLimits", "Outgoing", "Room"]
+__all__ = ["RoomsCore", "RoomLimits", "Outgoing", "Room", "PROTOCOL_VERSION"]
 
 K = TypeVar("K", bound=Hashable)
 
 
-@dataclass(frozen=True)
-class RoomLimits:
-    """The rooms protocol's limits (docs/protocol.md lists them too).
-
-    Not to be confused with :mod:`wsnb.limits`, which limits connections.
-
-    >>> RoomLimits().max_rooms_per_member
-    16
-    >>> RoomLimits(history_size=100).history_size
-    100
-    """
-
-    history_size: int = 1000
-    """Messages kept per room for late joiners and resuming clients."""
-    join_history: int = 20
-    """Messages a plain join (one without ``since``) gets by default."""
-    max_rooms_per_member: int = 16
-    max_name_length: int = 32
-    max_room_name_length: int = 64
-
-
 @dataclass(frozen=True, slots=True)
 class Outgoing(Generic[K]):
-    """One message for the I/O layer to send, as JSON, to each member in ``to``."""
+    """One message for the I/O layer to send, as the JSON ``text``, to each member in ``to``."""
 
     to: tuple[K, ...]
-    message: dict[str, Any]
+    text: str
+
+    @property
+    def message(self) -> dict[str, Any]:
+        """The message decoded (for people and tests; the wire uses :attr:`text`)."""
+        import json
+
+        return json.loads(self.text)  # type: ignore[no-any-return]
 
 
-@dataclass
+@dataclass(eq=False)
 class Room(Generic[K]):
-    """One room: its members (key -> name, in join order) and its history."""
+    """One room: its members (key -> member id, in join order), history and presence batch."""
 
     name: str
     history: History
-    members: dict[K, str] = field(default_factory=dict)
-
-    def member_names(self) -> list[str]:
-        return list(self.members.values())
+    number: int = 0
+    """The room's place in the order rooms were created (the ``rooms`` cursor)."""
+    members: dict[K, int] = field(default_factory=dict)
+    joins: int = 0
+    """Members that ever joined: the last member id given."""
+    presence: PresenceBatch = field(default_factory=PresenceBatch)
 
 
 @dataclass
 class _Member:
     name: str
     rooms: list[str] = field(default_factory=list)
-
-
-def _reply(envelope: Envelope, data: dict[str, Any]) -> dict[str, Any]:
-    reply: dict[str, Any] = {"type": "reply"}
-    if envelope.id is not None:
-        reply["id"] = envelope.id
-    reply["re"] = envelope.type
-    reply["data"] = data
-    return reply
-
-
-def _check_text(envelope: Envelope, value: Any, path: str, limit: int) -> str:
-    """A non-empty, printable string of at most ``limit`` characters."""
-    if not isinstance(value, str):
-        raise envelope.fail(
-            ErrorCode.WRONG_TYPE, f"'{path}' must be a string, not {json_kind(value)}", path
-        )
-    if not value.strip():
-        raise envelope.fail(ErrorCode.INVALID_VALUE, f"'{path}' must not be empty", path)
-    if len(value) > limit:
-        raise envelope.fail(ErrorCode.TOO_LONG, f"'{path}' is longer than {limit} characters", path)
-    if not value.isprintable():
-        raise envelope.fail(
-            ErrorCode.INVALID_VALUE, f"'{path}' must not contain control characters", path
-        )
-    return value
-
-
-def _check_int(envelope: Envelope, path: str, *, minimum: int, default: int | None) -> int | None:
-    value = envelope.data.get(path.removeprefix("data."), default)
-    return check_field(value, "an integer", path, envelope.fail, minimum=minimum)  # type: ignore[no-any-return]
+    created: int = 0  # rooms this connection created
 
 
 class RoomsCore(Generic[K]):
@@ -113,8 +76,12 @@ class RoomsCore(Generic[K]):
     >>> out = core.receive("ws1", '{"type": "publish", "room": "lobby", "data": {"body": "hi"}}')
     >>> [(o.to, o.message["type"]) for o in out]
     [(('ws1',), 'reply'), (('ws1',), 'message')]
-    >>> out[1].message
-    {'type': 'message', 'room': 'lobby', 'epoch': 'e1', 'seq': 1, 'data': {'from': 'ada', 'body': 'hi', 'time': 0.0}}
+    >>> out[1].text
+    '{"type":"message","room":"lobby","epoch":"e1","seq":1,"data":{"from":"ada","body":"hi","time":0.0}}'
+    >>> [(room, delay) for room, delay in core.take_due()]   # ada's join, told in 50 ms
+    [('lobby', 0.05)]
+    >>> core.flush_presence("lobby")[0].message["data"]
+    {'count': 1, 'joined': [{'id': 1, 'name': 'ada'}], 'left': [], 'renamed': []}
     """  # noqa: E501
 
     commands: Dispatcher[list[Outgoing[Any]]] = Dispatcher()
@@ -131,9 +98,13 @@ class RoomsCore(Generic[K]):
         self.rooms_are_fixed = rooms is not None
         self._clock = clock
         self._epoch_factory = epoch_factory
+        self._budget = HistoryBudget(self.limits.total_history_bytes)
         self._members: dict[K, _Member] = {}
         self._rooms: dict[str, Room[K]] = {}
+        self._idle: dict[str, None] = {}  # rooms with history and no members, oldest first
+        self._due: list[str] = []  # rooms whose presence batch just got its first change
         self._guests = 0
+        self._created = 0
         for name in rooms or ():
             self._create_room(name)
 
@@ -153,21 +124,56 @@ class RoomsCore(Generic[K]):
         self._members[key] = _Member(name)
 
     def disconnect(self, key: K) -> list[Outgoing[K]]:
-        """A member left: it leaves its rooms, and their members are told."""
+        """A member left: it leaves its rooms (their members are told, at the next tick)."""
         member = self._members.pop(key, None)
         if member is None:
             return []
-        out = [o for room in list(member.rooms) for o in self._leave(key, member, room)]
-        return [o for o in out if o.to]
+        out: list[Outgoing[K]] = []
+        for room_name in list(member.rooms):
+            self._leave(key, member, self._rooms[room_name], out)
+        return out
 
     def receive(self, key: K, raw: str | bytes) -> list[Outgoing[K]]:
         """Handle one message from ``key``; bad input becomes an error reply to it alone."""
+        member = self._members.get(key)
+        if member is None:  # disconnected already (closed as too slow, say)
+            return []
         try:
+            if not isinstance(raw, str):
+                raise ProtocolError(
+                    ErrorCode.NOT_TEXT, "a binary frame: send each request as a text frame"
+                )
             envelope = parse_envelope(raw)
-            out = self.commands.dispatch(envelope, self, key, self._members[key])
+            out = self.commands.dispatch(envelope, self, key, member)
         except ProtocolError as error:
-            return [Outgoing((key,), error.to_message())]
-        return [o for o in out if o.to]
+            return [Outgoing((key,), encode_json(error.to_message()))]
+        return out
+
+    # Presence ticks ------------------------------------------------------------------
+
+    @property
+    def presence_due(self) -> bool:
+        """Whether :meth:`take_due` has rooms to give."""
+        return bool(self._due)
+
+    def take_due(self) -> list[tuple[str, float]]:
+        """Rooms that started collecting presence changes, with the delay before their event.
+
+        The I/O layer calls :meth:`flush_presence` for each after its delay.
+        """
+        due, self._due = self._due, []
+        limits = self.limits
+        return [
+            (name, presence_delay(len(room.members), limits.presence_interval,
+                                  limits.presence_max_interval))
+            for name in due
+            if (room := self._rooms.get(name)) is not None
+        ]  # fmt: skip
+
+    def flush_presence(self, room: str | None = None) -> list[Outgoing[K]]:
+        """The presence event of ``room`` (or of every room) for its changes so far."""
+        rooms = self._rooms.values() if room is None else [self._rooms.get(room)]
+        return [out for r in rooms if r is not None and (out := self._presence_event(r))]
 
     # Queries for the I/O layer and the notebook ---------------------------------
 
@@ -181,7 +187,7 @@ class RoomsCore(Generic[K]):
 
     def members(self, room: str) -> list[str]:
         """The names of a room's members, in the order they joined."""
-        return self._rooms[room].member_names()
+        return [self._members[k].name for k in self._rooms[room].members]
 
     def name_of(self, key: K) -> str:
         return self._members[key].name
@@ -189,160 +195,229 @@ class RoomsCore(Generic[K]):
     def forget_history(self) -> None:
         """Lose every room's history, as a restart without storage would: new epochs."""
         for room in self._rooms.values():
-            room.history.reset()
-            if self._epoch_factory is not None:
-                room.history.epoch = self._epoch_factory()
+            room.history.reset(self._epoch_factory() if self._epoch_factory else None)
 
     def publish(self, room: str, body: Any, sender: str) -> Outgoing[K]:
         """Publish ``body`` in ``room`` on behalf of ``sender`` (who need not be a member).
 
-        The room is created if needed, unless the list of rooms is fixed
-        (``KeyError`` then).
+        The room is created if needed (``KeyError`` if the list of rooms is
+        fixed, or the server holds ``max_rooms`` rooms with members);
+        ``ValueError`` if the message would be over ``max_event_bytes``.
         """
         target = self._rooms.get(room)
         if target is None:
-            if self.rooms_are_fixed:
-                raise KeyError(f"there is no room {room!r} (the list of rooms is fixed)")
+            if self.rooms_are_fixed or not self._room_for_one_more():
+                raise KeyError(f"there is no room {room!r}, and none can be created")
             target = self._create_room(room)
-        return self._publish(target, sender, body)
+        text = self._message_text(target, sender, body)
+        if text_bytes(text) > self.limits.max_event_bytes:
+            raise ValueError(f"the message would be over {self.limits.max_event_bytes} bytes")
+        return self._keep(target, text)
 
     # Commands (docs/protocol.md) --------------------------------------------------
 
     @commands.on("hello")
     def _hello(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
-        if envelope.data.get("name") is None:
-            raise envelope.fail(ErrorCode.MISSING_FIELD, "'data.name' is required", "data.name")
-        name = _check_text(
+        name = check_text(
             envelope, envelope.data.get("name"), "data.name", self.limits.max_name_length
         )
         old, member.name = member.name, name
-        out = [Outgoing((key,), _reply(envelope, {"name": name}))]
+        out = [Outgoing((key,), reply_text(envelope, {"name": name, "protocol": PROTOCOL_VERSION}))]
         for room_name in member.rooms:
             room = self._rooms[room_name]
-            room.members[key] = name
-            out.append(self._presence(room, "rename", name, exclude=key, was=old))
+            room.presence.rename(room.members[key], name, was=old)
+            self._presence_changed(room, out)
         return out
 
     @commands.on("join", needs_room=True)
     def _join(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
-        room_name = self._room_name(envelope)
+        limits = self.limits
+        room_name = check_text(envelope, envelope.room, "room", limits.max_room_name_length)
         room = self._rooms.get(room_name)
-        if room is None and self.rooms_are_fixed:
-            raise envelope.fail(ErrorCode.UNKNOWN_ROOM, f"there is no room {room_name!r}", "room")
+        history_size = check_int(envelope, "data.history", 0, limits.history_size)
         since = envelope.data.get("since")
-        history_size = _check_int(
-            envelope, "data.history", minimum=0, default=self.limits.join_history
-        )
         resume = None if since is None else self._since(envelope, since)
-        if room_name not in member.rooms and len(member.rooms) >= self.limits.max_rooms_per_member:
-            raise envelope.fail(
-                ErrorCode.TOO_MANY_ROOMS,
-                f"a connection can be in at most {self.limits.max_rooms_per_member} rooms",
-                "room",
-            )
+        if room is None or key not in room.members:
+            self._check_can_join(envelope, member, room)
         if room is None:
             room = self._create_room(room_name)
+            member.created += 1
+        out: list[Outgoing[K]] = []
+        if key not in room.members:
+            self._idle.pop(room_name, None)
+            room.joins += 1
+            room.members[key] = room.joins
+            member.rooms.append(room_name)
+            room.presence.join(room.joins, member.name)
+            self._presence_changed(room, out)
+        history = room.history
         data: dict[str, Any] = {
             "room": room_name,
-            "epoch": room.history.epoch,
-            "seq": room.history.last_seq,
+            "protocol": PROTOCOL_VERSION,
+            "epoch": history.epoch,
+            "seq": history.last_seq,
+            "count": len(room.members),
+            "you": room.members[key],
+            "members": self._member_page(room, 0, limits.members_page),
         }
-        if resume is not None:
-            epoch, seq = resume
-            replay = room.history.replay(epoch, seq)
+        wanted = limits.join_history if history_size is None else history_size
+        if resume is None:
+            messages, more = history.latest(wanted), None
+        else:
+            replay = history.replay(*resume)
             data["recovered"] = replay.recovered
             if replay.recovered:
-                data["history"] = list(replay.messages)
+                messages, more = list(replay.messages), False
             else:
                 data["reason"] = replay.reason
-                data["history"] = room.history.since(0, limit=history_size)
-        else:
-            data["history"] = room.history.since(0, limit=history_size)
-        out = []
-        if key not in room.members:
-            room.members[key] = member.name
-            member.rooms.append(room_name)
-            out.append(self._presence(room, "join", member.name, exclude=key))
-        data["members"] = room.member_names()
-        out.insert(0, Outgoing((key,), _reply(envelope, data)))
+                messages, more = history.latest(wanted), None
+        text = self._history_reply(envelope, data, messages, more)
+        out.insert(0, Outgoing((key,), text))
         return out
 
     @commands.on("leave", needs_room=True)
     def _leave_command(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
         room = self._member_room(key, envelope)
-        return [
-            Outgoing((key,), _reply(envelope, {"room": room.name})),
-            *self._leave(key, member, room.name),
-        ]
+        out = [Outgoing((key,), reply_text(envelope, {"room": room.name}))]
+        self._leave(key, member, room, out)
+        return out
 
     @commands.on("publish", needs_room=True)
     def _publish_command(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
-        room = self._member_room(key, envelope)
-        if "body" not in envelope.data:
+        data = envelope.data
+        room = self._rooms.get(envelope.room)  # type: ignore[arg-type]
+        if room is None or key not in room.members:
+            room = self._member_room(key, envelope)  # the error it raises
+        if "body" not in data:
             raise envelope.fail(ErrorCode.MISSING_FIELD, "'data.body' is required", "data.body")
-        message = self._publish(room, member.name, envelope.data["body"])
-        return [
-            Outgoing((key,), _reply(envelope, {"room": room.name, "seq": message.message["seq"]})),
-            message,
-        ]
+        wants_reply = data.get("reply", True)
+        if wants_reply is not True and wants_reply is not False and wants_reply is not None:
+            raise envelope.fail(
+                ErrorCode.WRONG_TYPE, "'data.reply' must be a boolean", "data.reply"
+            )
+        text = self._message_text(room, member.name, data["body"])
+        size = text_bytes(text)
+        if size > self.limits.max_event_bytes:
+            raise envelope.fail(
+                ErrorCode.TOO_LARGE,
+                f"the message event would be {size} bytes, over the limit of "
+                f"{self.limits.max_event_bytes}; send a smaller body",
+                "data.body",
+            )
+        message = self._keep(room, text, size)
+        if wants_reply is False:
+            return [message]
+        reply = reply_text(envelope, {"room": room.name, "seq": room.history.last_seq})
+        return [Outgoing((key,), reply), message]
 
     @commands.on("history", needs_room=True)
     def _history(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
         room = self._existing_room(envelope)
-        since = _check_int(envelope, "data.since", minimum=0, default=0)
-        limit = _check_int(envelope, "data.limit", minimum=1, default=None)
-        return [
-            Outgoing(
-                (key,),
-                _reply(
-                    envelope,
-                    {
-                        "room": room.name,
-                        "epoch": room.history.epoch,
-                        "seq": room.history.last_seq,
-                        "messages": room.history.since(since or 0, limit=limit),
-                    },
-                ),
-            )
-        ]
+        since = check_int(envelope, "data.since", 0)
+        limit = check_int(envelope, "data.limit", 1, self.limits.max_page)
+        history = room.history
+        data = {"room": room.name, "epoch": history.epoch, "seq": history.last_seq}
+        if since is None:  # the newest messages
+            messages, more = history.latest(limit or self.limits.join_history), None
+        else:  # a page forward from since
+            page = history.since(since, limit or self.limits.members_page)
+            messages, more = page, bool(page) and page[-1].seq < history.last_seq
+        text = self._history_reply(envelope, data, messages, more, key="messages")
+        return [Outgoing((key,), text)]
 
     @commands.on("members", needs_room=True)
     def _members_command(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
         room = self._existing_room(envelope)
-        return [
-            Outgoing((key,), _reply(envelope, {"room": room.name, "members": room.member_names()}))
-        ]
+        after = check_int(envelope, "data.after", 0) or 0
+        limit = check_int(envelope, "data.limit", 1, self.limits.max_page)
+        page = self._member_page(room, after, limit or self.limits.members_page)
+        last = room.joins if not room.members else room.members[next(reversed(room.members))]
+        data = {
+            "room": room.name,
+            "count": len(room.members),
+            "members": page,
+            "next": page[-1]["id"] if page and page[-1]["id"] < last else None,
+        }
+        return [Outgoing((key,), reply_text(envelope, data))]
 
     @commands.on("rooms")
     def _rooms_command(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
-        rooms = [
-            {"room": r.name, "members": len(r.members), "seq": r.history.last_seq}
-            for r in self._rooms.values()
+        after = check_int(envelope, "data.after", 0) or 0
+        limit = check_int(envelope, "data.limit", 1, self.limits.max_page)
+        limit = limit or self.limits.members_page
+        rooms = [r for r in self._rooms.values() if r.number > after]
+        page = [
+            {"room": r.name, "count": len(r.members), "seq": r.history.last_seq}
+            for r in rooms[:limit]
         ]
-        return [Outgoing((key,), _reply(envelope, {"rooms": rooms}))]
+        data = {
+            "count": len(self._rooms),
+            "rooms": page,
+            "next": rooms[limit - 1].number if len(rooms) > limit else None,
+        }
+        return [Outgoing((key,), reply_text(envelope, data))]
 
     # Helpers ---------------------------------------------------------------------
 
     def _create_room(self, name: str) -> Room[K]:
-        history = History(self.limits.history_size)
+        limits = self.limits
+        history = History(limits.history_size, max_bytes=limits.history_bytes, budget=self._budget)
         if self._epoch_factory is not None:
             history.epoch = self._epoch_factory()
-        room = Room[K](name, history)
+        self._created += 1
+        room = Room[K](name, history, self._created)
         self._rooms[name] = room
         return room
 
-    def _room_name(self, envelope: Envelope) -> str:
-        return _check_text(envelope, envelope.room, "room", self.limits.max_room_name_length)
+    def _room_for_one_more(self) -> bool:
+        """Whether a room can be created, forgetting the longest-idle room if need be."""
+        if len(self._rooms) < self.limits.max_rooms:
+            return True
+        if not self._idle:
+            return False
+        self._drop_room(self._rooms[next(iter(self._idle))])
+        return True
+
+    def _drop_room(self, room: Room[K]) -> None:
+        room.history.reset()  # its bytes leave the budget
+        del self._rooms[room.name]
+        self._idle.pop(room.name, None)
+
+    def _check_can_join(self, envelope: Envelope, member: _Member, room: Room[K] | None) -> None:
+        limits = self.limits
+        if len(member.rooms) >= limits.max_rooms_per_member:
+            raise envelope.fail(
+                ErrorCode.TOO_MANY_ROOMS,
+                f"a connection can be in at most {limits.max_rooms_per_member} rooms; "
+                "leave one first",
+                "room",
+            )
+        if room is not None:
+            return
+        if self.rooms_are_fixed:
+            raise envelope.fail(
+                ErrorCode.UNKNOWN_ROOM, f"there is no room {envelope.room!r}", "room"
+            )
+        if member.created >= limits.max_rooms_created:
+            raise envelope.fail(
+                ErrorCode.TOO_MANY_ROOMS,
+                f"a connection can create at most {limits.max_rooms_created} rooms",
+                "room",
+            )
+        if not self._room_for_one_more():
+            raise envelope.fail(
+                ErrorCode.SERVER_FULL,
+                f"the server holds {limits.max_rooms} rooms, none of them empty; "
+                "join one that exists, or try later",
+                "room",
+            )
 
     def _existing_room(self, envelope: Envelope) -> Room[K]:
         known = self._rooms.get(envelope.room) if envelope.room is not None else None
         if known is not None:  # its name was checked when the room was created
             return known
-        name = self._room_name(envelope)
-        room = self._rooms.get(name)
-        if room is None:
-            raise envelope.fail(ErrorCode.UNKNOWN_ROOM, f"there is no room {name!r}", "room")
-        return room
+        name = check_text(envelope, envelope.room, "room", self.limits.max_room_name_length)
+        raise envelope.fail(ErrorCode.UNKNOWN_ROOM, f"there is no room {name!r}", "room")
 
     def _member_room(self, key: K, envelope: Envelope) -> Room[K]:
         room = self._existing_room(envelope)
@@ -353,45 +428,92 @@ class RoomsCore(Generic[K]):
         return room
 
     def _since(self, envelope: Envelope, since: Any) -> tuple[str, int]:
+        from .fields import check_field
+
         since = check_field(since, "an object", "data.since", envelope.fail)
         epoch = check_field(
             since.get("epoch"), "a string", "data.since.epoch", envelope.fail, required=True
         )
         seq = check_field(
-            since.get("seq"),
-            "an integer",
-            "data.since.seq",
-            envelope.fail,
-            required=True,
+            since.get("seq"), "an integer", "data.since.seq", envelope.fail, required=True,
             minimum=0,
-        )
+        )  # fmt: skip
         return epoch, seq
 
-    def _publish(self, room: Room[K], sender: str, body: Any) -> Outgoing[K]:
-        message = {
-            "type": "message",
-            "room": room.name,
-            "epoch": room.history.epoch,
-            "seq": 0,
-            "data": {"from": sender, "body": body, "time": self._clock()},
-        }
-        room.history.append(message)
-        return Outgoing(tuple(room.members), message)
-
-    def _leave(self, key: K, member: _Member, room_name: str) -> list[Outgoing[K]]:
-        room = self._rooms[room_name]
-        room.members.pop(key, None)
-        member.rooms.remove(room_name)
-        return [self._presence(room, "leave", member.name, exclude=key)]
-
-    def _presence(
-        self, room: Room[K], event: str, name: str, *, exclude: K, **extra: Any
-    ) -> Outgoing[K]:
-        data = {"event": event, "name": name, **extra, "members": room.member_names()}
-        return Outgoing(
-            tuple(k for k in room.members if k != exclude),
-            {"type": "presence", "room": room.name, "data": data},
+    def _message_text(self, room: Room[K], sender: str, body: Any) -> str:
+        """The ``message`` event's JSON, numbered as the room's next message."""
+        return encode_json(
+            {
+                "type": "message",
+                "room": room.name,
+                "epoch": room.history.epoch,
+                "seq": room.history.next_seq,
+                "data": {"from": sender, "body": body, "time": self._clock()},
+            }
         )
+
+    def _keep(self, room: Room[K], text: str, size: int | None = None) -> Outgoing[K]:
+        room.history.append(text, size)
+        if room.name in self._idle:
+            del self._idle[room.name]
+            self._idle[room.name] = None  # now the most recently used idle room
+        return Outgoing(tuple(room.members), text)
+
+    def _history_reply(
+        self,
+        envelope: Envelope,
+        data: dict[str, Any],
+        messages: list[Any],
+        more: bool | None,
+        key: str = "history",
+    ) -> str:
+        """A reply listing ``messages``, as many as fit in a frame (the newest, or with
+        ``more`` not None, the oldest: a page, ``more`` true if it was cut)."""
+        budget = self.limits.max_frame_bytes - text_bytes(reply_text(envelope, data)) - 64
+        if more is None:
+            texts = fit_newest(messages, budget)
+        else:
+            texts = fit_oldest(messages, budget)
+            data["more"] = more or len(texts) < len(messages)
+        return reply_text(envelope, data, key, texts)
+
+    def _member_page(self, room: Room[K], after: int, limit: int) -> list[dict[str, Any]]:
+        members, page = self._members, []
+        for key, member_id in room.members.items():
+            if member_id > after:
+                page.append({"id": member_id, "name": members[key].name})
+                if len(page) == limit:
+                    break
+        return page
+
+    def _leave(self, key: K, member: _Member, room: Room[K], out: list[Outgoing[K]]) -> None:
+        member_id = room.members.pop(key)
+        member.rooms.remove(room.name)
+        room.presence.leave(member_id, member.name)
+        self._presence_changed(room, out)
+        if not room.members and not self.rooms_are_fixed:
+            # Kept, even without history: its epoch is what lets a client that
+            # saw nothing yet resume. Forgotten only to make way (max_rooms).
+            self._idle[room.name] = None
+
+    def _presence_changed(self, room: Room[K], out: list[Outgoing[K]]) -> None:
+        """A change went into ``room``'s batch: send it now, or have it flushed later."""
+        pending = len(room.presence)
+        if self.limits.presence_interval <= 0 or pending >= MAX_CHANGES:
+            event = self._presence_event(room)
+            if event is not None:
+                out.append(event)
+        elif pending == 1:
+            self._due.append(room.name)
+
+    def _presence_event(self, room: Room[K]) -> Outgoing[K] | None:
+        if not room.presence:
+            return None
+        data = room.presence.data(len(room.members))
+        if not room.members:
+            return None
+        event = {"type": "presence", "room": room.name, "data": data}
+        return Outgoing(tuple(room.members), encode_json(event))
 
 
 __getattr__ = renamed_names(__name__, {"Limits": ("RoomLimits", RoomLimits)})

@@ -14,6 +14,7 @@ function wsnbChat(root) {
   var ws = null, joined = false, everOpen = false, delay = 100;
   var epoch = null, seq = 0, nextId = 1, fetching = false;
   var held = {}, pending = [];  // pending: publishes not acknowledged yet (sent again on rejoin)
+  var members = {}, count = 0, you = null;  // member id -> name, as presence deltas keep it
 
   function setState(state, text) {
     root.dataset.state = state;
@@ -47,14 +48,40 @@ function wsnbChat(root) {
 
   function send(frame) { ws.send(JSON.stringify(frame)); }
 
+  function showMembers() {
+    var names = Object.keys(members).map(function (id) { return members[id]; });
+    var more = count > names.length ? " and " + (count - names.length) + " more" : "";
+    memberLine.textContent = "In " + room + " (" + count + "): " + names.join(", ") + more;
+  }
+
+  function listed(people, verb) {  // "ada, bob joined." with at most five names
+    if (!people.length) return;
+    var shown = people.slice(0, 5).map(function (p) { return p.name; }).join(", ");
+    var more = people.length > 5 ? " and " + (people.length - 5) + " more" : "";
+    note(shown + more + " " + verb + ".");
+  }
+
+  function onPresence(data) {  // docs/protocol.md: apply a net diff, in any order
+    data.joined.forEach(function (p) { members[p.id] = p.name; });
+    data.renamed.forEach(function (p) { members[p.id] = p.name; });
+    data.left.forEach(function (p) { delete members[p.id]; });
+    count = data.count;
+    showMembers();
+    listed(data.joined.filter(function (p) { return p.id !== you; }), "joined");
+    listed(data.left, "left");
+    data.renamed.forEach(function (p) { note(p.was + " is now called " + p.name + "."); });
+  }
+
+  function fetchSince() {
+    fetching = true;
+    send({type: "history", id: nextId++, room: room, data: {since: seq}});
+  }
+
   function accept(message) {
     if (message.seq <= seq) return;                 // already shown: never twice
     if (message.seq > seq + 1) {                    // a gap: hold it and fetch the rest
       held[message.seq] = message;
-      if (!fetching) {
-        fetching = true;
-        send({type: "history", id: nextId++, room: room, data: {since: seq}});
-      }
+      if (!fetching) fetchSince();
       return;
     }
     seq = message.seq;
@@ -77,7 +104,12 @@ function wsnbChat(root) {
       seq = data.history.length ? data.history[0].seq - 1 : data.seq;
     }
     data.history.forEach(accept);
-    memberLine.textContent = "In " + room + ": " + data.members.join(", ");
+    if (data.more) fetchSince();  // a replay too big for one reply: page through the rest
+    members = {};
+    data.members.forEach(function (p) { members[p.id] = p.name; });
+    count = data.count;
+    you = data.you;
+    showMembers();
     joined = true;
     setState("open", "Connected to " + url + " as " + name + ".");
     pending.forEach(send);  // at least once, as the Python subscriber
@@ -92,6 +124,7 @@ function wsnbChat(root) {
         seq = frame.data.messages[0].seq - 1;
       }
       frame.data.messages.forEach(accept);
+      if (frame.data.more) fetchSince();
     }
     else if (frame.type === "reply" && frame.re === "publish") acknowledge(frame.id);
     else if (frame.type === "message" && frame.room === room) {
@@ -104,10 +137,7 @@ function wsnbChat(root) {
       }
       accept(frame);
     }
-    else if (frame.type === "presence" && frame.room === room) {
-      memberLine.textContent = "In " + room + ": " + frame.data.members.join(", ");
-      note(frame.data.name + " " + {join: "joined", leave: "left", rename: "is the new name of " + frame.data.was}[frame.data.event] + ".");
-    }
+    else if (frame.type === "presence" && frame.room === room) onPresence(frame.data);
     else if (frame.type === "error") {
       if (frame.re === "publish") acknowledge(frame.id);
       note("Error from the server: " + frame.code + ": " + frame.message);

@@ -1,0 +1,100 @@
+"""Replies built to fit: request fields read and checked, lists cut to a frame's bytes.
+
+Every reply the rooms core sends goes through :func:`reply_text`; lists of
+stored messages go in as the JSON text they were kept as (encoded once, when
+published), cut by :func:`fit_newest` or :func:`fit_oldest` so that the
+reply stays within the frame limit a default client accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .envelope import Envelope, ErrorCode, encode_json
+from .errors import json_kind
+from .fields import MAX_SAFE_INTEGER, check_field
+from .history import Stored
+
+__all__ = ["PROTOCOL_VERSION", "check_int", "check_text", "fit_newest", "fit_oldest", "reply_text"]
+
+#: The version of docs/protocol.md the server speaks; in ``hello`` and ``join`` replies.
+PROTOCOL_VERSION = 2
+
+
+def reply_text(
+    envelope: Envelope, data: dict[str, Any], key: str | None = None, texts: Sequence[str] = ()
+) -> str:
+    """The JSON of the reply to ``envelope``; with ``key``, ``data[key]`` is the list of
+    the (already encoded) ``texts``, spliced in as they are.
+
+    >>> reply_text(Envelope("history", id=3), {"room": "a"}, "messages", ['{"seq":1}'])
+    '{"type":"reply","id":3,"re":"history","data":{"room":"a","messages":[{"seq":1}]}}'
+    """
+    head: dict[str, Any] = {"type": "reply"}
+    if envelope.id is not None:
+        head["id"] = envelope.id
+    head["re"] = envelope.type
+    body = encode_json(data)
+    if key is not None:
+        items = ",".join(texts)
+        body = f'{body[:-1]}{"," if data else ""}"{key}":[{items}]}}'
+    return f'{encode_json(head)[:-1]},"data":{body}}}'
+
+
+def fit_newest(messages: Sequence[Stored], budget: int) -> list[str]:
+    """The texts of the newest ``messages`` whose bytes (with commas) fit in ``budget``.
+
+    >>> from wsnb.core.history import Stored
+    >>> fit_newest([Stored(1, "aaaa", 4), Stored(2, "bb", 2)], 5)
+    ['bb']
+    """
+    total, start = 0, len(messages)
+    while start > 0 and total + messages[start - 1].size + 1 <= budget:
+        start -= 1
+        total += messages[start].size + 1
+    return [m.text for m in messages[start:]]
+
+
+def fit_oldest(messages: Sequence[Stored], budget: int) -> list[str]:
+    """The texts of the oldest ``messages`` that fit in ``budget``; at least one, so that
+    paging always moves on (any one message fits: ``RoomLimits.max_event_bytes``).
+
+    >>> from wsnb.core.history import Stored
+    >>> fit_oldest([Stored(1, "aaaa", 4), Stored(2, "bb", 2)], 5)
+    ['aaaa']
+    """
+    total, stop = 0, 0
+    while stop < len(messages) and (stop == 0 or total + messages[stop].size + 1 <= budget):
+        total += messages[stop].size + 1
+        stop += 1
+    return [m.text for m in messages[:stop]]
+
+
+def check_int(
+    envelope: Envelope, path: str, minimum: int, maximum: int = MAX_SAFE_INTEGER
+) -> int | None:
+    """The integer at ``path`` (``"data.limit"``) of the request, or None if absent or null."""
+    value = envelope.data.get(path[5:])  # after "data."
+    return check_field(value, "an integer", path, envelope.fail, minimum=minimum, maximum=maximum)  # type: ignore[no-any-return]
+
+
+def check_text(envelope: Envelope, value: Any, path: str, limit: int) -> str:
+    """A required, non-blank, printable string of at most ``limit`` characters (code points)."""
+    if value is None:
+        raise envelope.fail(ErrorCode.MISSING_FIELD, f"'{path}' is required", path)
+    if not isinstance(value, str):
+        raise envelope.fail(
+            ErrorCode.WRONG_TYPE, f"'{path}' must be a string, not {json_kind(value)}", path
+        )
+    if not value.strip():
+        raise envelope.fail(ErrorCode.INVALID_VALUE, f"'{path}' must not be empty", path)
+    if len(value) > limit:
+        raise envelope.fail(ErrorCode.TOO_LONG, f"'{path}' is longer than {limit} characters", path)
+    if not value.isprintable():
+        raise envelope.fail(
+            ErrorCode.INVALID_VALUE,
+            f"'{path}' must be printable (no control, format or separator characters but space)",
+            path,
+        )
+    return value
