@@ -11,7 +11,7 @@ import json
 import pytest
 
 from wsnb.core import Envelope, ErrorCode, ProtocolError, parse_envelope
-from wsnb.core.envelope import MAX_TYPE_LENGTH
+from wsnb.core.envelope import MAX_ID_LENGTH, MAX_TYPE_LENGTH
 
 from .protocol import DOCUMENTED_CODES
 
@@ -30,6 +30,16 @@ def refused(raw: str | bytes) -> ProtocolError:
 def test_error_codes_are_the_documented_ones():
     """ErrorCode holds exactly the codes of the protocol's error table."""
     assert CODES == DOCUMENTED_CODES
+
+
+def test_the_error_table_of_the_spec_is_the_documented_codes():
+    """docs/protocol.md's error table lists exactly these codes (the spec and the tests agree)."""
+    from pathlib import Path
+
+    spec = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text()
+    table = spec.split("## Errors", 1)[1].split("##", 1)[0]
+    rows = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")}
+    assert rows == DOCUMENTED_CODES
 
 
 # Valid envelopes
@@ -57,6 +67,12 @@ def test_error_codes_are_the_documented_ones():
         ('{"type": "rooms", "extra": [1, 2]}', Envelope("rooms")),
         ('  {"type": "rooms"}\n', Envelope("rooms")),
         ('{"type": "' + "t" * MAX_TYPE_LENGTH + '"}', Envelope("t" * MAX_TYPE_LENGTH)),
+        # integers up to what a JavaScript number holds exactly, either sign
+        ('{"type": "rooms", "id": 9007199254740991}', Envelope("rooms", id=2**53 - 1)),
+        ('{"type": "rooms", "id": -9007199254740991}', Envelope("rooms", id=-(2**53 - 1))),
+        ('{"type": "rooms", "id": "' + "i" * MAX_ID_LENGTH + '"}', Envelope("rooms", id="i" * 64)),
+        # characters, not bytes or UTF-16 units: 64 four-byte characters are fine
+        ('{"type": "rooms", "id": "' + "𝄞" * MAX_ID_LENGTH + '"}', Envelope("rooms", id="𝄞" * 64)),
     ],
     ids=[
         "type-only",
@@ -73,6 +89,10 @@ def test_error_codes_are_the_documented_ones():
         "extra-field",
         "whitespace",
         "type-at-limit",
+        "max-safe-id",
+        "min-safe-id",
+        "id-at-limit",
+        "id-at-limit-astral",
     ],
 )
 def test_valid_envelopes(raw, expected):
@@ -164,6 +184,14 @@ ERROR_ROWS = [
     ('{"type": "rooms", "id": 1.0}', ErrorCode.WRONG_TYPE, "id", NO_ID, None),
     ('{"type": "rooms", "id": [1]}', ErrorCode.WRONG_TYPE, "id", NO_ID, None),
     ('{"type": "rooms", "id": {}}', ErrorCode.WRONG_TYPE, "id", NO_ID, None),
+    # out-of-range integer ids (beyond 2^53 - 1 either way, or 400 digits): invalid_value
+    ('{"type": "rooms", "id": 9007199254740992}', ErrorCode.INVALID_VALUE, "id", NO_ID, None),
+    ('{"type": "rooms", "id": -9007199254740992}', ErrorCode.INVALID_VALUE, "id", NO_ID, None),
+    ('{"type": "rooms", "id": ' + "9" * 400 + "}", ErrorCode.INVALID_VALUE, "id", NO_ID, None),
+    ('{"type": "rooms", "id": 1e3}', ErrorCode.WRONG_TYPE, "id", NO_ID, None),
+    # a string id over 64 characters: too_long, and not carried back
+    ('{"type": "rooms", "id": "' + "i" * 65 + '"}', ErrorCode.TOO_LONG, "id", NO_ID, None),
+    ('{"type": "rooms", "id": "' + "𝄞" * 65 + '"}', ErrorCode.TOO_LONG, "id", NO_ID, None),
     # wrong-typed room: id and type are carried
     ('{"type": "join", "id": 7, "room": 5}', ErrorCode.WRONG_TYPE, "room", 7, "join"),
     ('{"type": "join", "id": "r", "room": ["lobby"]}', ErrorCode.WRONG_TYPE, "room", "r", "join"),

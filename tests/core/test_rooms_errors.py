@@ -1,18 +1,18 @@
 """RoomsCore on bad input without sockets: one error, with the documented code and path, to
-the sender only, and nothing changed; the room limits; and the known bugs where the code and
-docs/protocol.md disagree."""
+the sender only, and nothing changed; the per-connection room limit; and the former bugs
+where the code and docs/protocol.md disagreed (kept as regressions). The server's own
+limits (sizes, rooms on the server): test_room_limits.py."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
-from wsnb.core import Outgoing, RoomLimits, request_envelope
+from wsnb.core import Outgoing, RoomLimits
 from wsnb.json_messages import encode_json
 
-from .protocol import Chat
+from .protocol import Chat, E, member
 
 # Bad input: the documented code and path, to the sender only, nothing changed
 
@@ -29,10 +29,8 @@ def world() -> Chat:
     return chat
 
 
-def E(type: str, room: str | None = None, **data: Any) -> dict[str, Any]:
-    """A request without an id (the test adds one or not)."""
-    return request_envelope(type, None, room, data)
-
+BIG = 2**53  # one past the largest integer a request may hold
+HUGE = 10**400  # 400 digits: JSON, and a Python int, but no JavaScript number
 
 BAD_INPUT = [
     # (id, request, code, path)
@@ -101,6 +99,35 @@ BAD_INPUT = [
         "wrong_type",
         "data.since.seq",
     ),
+    ("history-since-2-53", E("history", "lobby", since=BIG), "invalid_value", "data.since"),
+    ("history-since-400-digits", E("history", "lobby", since=HUGE), "invalid_value", "data.since"),
+    ("history-limit-over-1000", E("history", "lobby", limit=1001), "invalid_value", "data.limit"),
+    ("history-limit-float", E("history", "lobby", limit=1.0), "wrong_type", "data.limit"),
+    ("members-after-negative", E("members", "lobby", after=-1), "invalid_value", "data.after"),
+    ("members-after-string", E("members", "lobby", after="1"), "wrong_type", "data.after"),
+    ("members-after-float", E("members", "lobby", after=1.0), "wrong_type", "data.after"),
+    ("members-after-2-53", E("members", "lobby", after=BIG), "invalid_value", "data.after"),
+    ("members-limit-zero", E("members", "lobby", limit=0), "invalid_value", "data.limit"),
+    ("members-limit-over-1000", E("members", "lobby", limit=1001), "invalid_value", "data.limit"),
+    ("rooms-after-string", E("rooms", after="x"), "wrong_type", "data.after"),
+    ("rooms-after-400-digits", E("rooms", after=HUGE), "invalid_value", "data.after"),
+    ("rooms-limit-zero", E("rooms", limit=0), "invalid_value", "data.limit"),
+    ("rooms-limit-over-1000", E("rooms", limit=1001), "invalid_value", "data.limit"),
+    (
+        "join-since-seq-2-53",
+        E("join", "other", since={"epoch": "ep2", "seq": BIG}),
+        "invalid_value",
+        "data.since.seq",
+    ),
+    (
+        "join-since-seq-400-digits",
+        E("join", "other", since={"epoch": "ep2", "seq": HUGE}),
+        "invalid_value",
+        "data.since.seq",
+    ),
+    ("join-since-list", E("join", "other", since=[]), "wrong_type", "data.since"),
+    ("publish-reply-string", E("publish", "lobby", body=1, reply="no"), "wrong_type", "data.reply"),
+    ("publish-reply-number", E("publish", "lobby", body=1, reply=1), "wrong_type", "data.reply"),
     ("publish-missing-body", E("publish", "lobby"), "missing_field", "data.body"),
     (
         "publish-missing-body-other-data",
@@ -139,9 +166,11 @@ def test_bad_input_is_one_error_to_the_sender_and_changes_nothing(request_, code
     ("raw", "code"),
     [
         ("{not json", "bad_json"),
-        (b"\xff", "bad_json"),
         ("[1, 2]", "not_an_object"),
         ("{}", "missing_field"),
+        (b"\xff", "not_text"),
+        (b'{"type": "rooms"}', "not_text"),  # a binary frame, however good its content
+        (b"", "not_text"),
     ],
 )
 def test_unparseable_input_is_one_error_to_the_sender(raw, code):
@@ -169,9 +198,9 @@ def test_too_many_rooms():
         "path": "room",
     }
     assert chat.snapshot() == before
-    assert chat.ok("ada", "join", "lobby")["members"] == ["ada"]  # already in: fine
+    assert chat.ok("ada", "join", "lobby")["members"] == [member(1, "ada")]  # already in: fine
     chat.ok("ada", "leave", "dev")
-    assert chat.ok("ada", "join", "third")["members"] == ["carol", "ada"]
+    assert chat.ok("ada", "join", "third")["members"] == [member(1, "carol"), member(2, "ada")]
 
 
 def test_default_limit_is_16_rooms():
@@ -188,7 +217,7 @@ def test_room_name_at_the_limit_is_accepted():
     assert chat.ok("ada", "join", "r" * 64)["room"] == "r" * 64
 
 
-# Known bugs and places where the code and docs/protocol.md disagree
+# Former bugs, where the code and docs/protocol.md disagreed: kept as regressions
 
 
 @pytest.mark.parametrize(
@@ -202,17 +231,14 @@ def test_room_name_at_the_limit_is_accepted():
     ids=["bad-history", "negative-history", "bad-since", "bad-since-epoch"],
 )
 def test_refused_join_does_not_create_the_room(data):
-    """docs: "After an error ... nothing else changed." A refused join must not create its room.
-
-    RoomsCore._join creates the room before it validates data.history and
-    data.since, so the error leaves an empty room behind (listed by 'rooms').
-    """
+    """docs: "After an error ... nothing else changed." A refused join must not create its room
+    (RoomsCore._join once created it before it validated data.history and data.since)."""
     chat = Chat()
     chat.connect("ada")
     out = chat.send("ada", "join", "typo-room", **data)
     assert out[0].message["type"] == "error"
     assert chat.core.names() == []
-    assert chat.ok("ada", "rooms") == {"rooms": []}
+    assert chat.ok("ada", "rooms") == {"count": 0, "rooms": [], "next": None}
 
 
 def test_too_many_rooms_does_not_create_the_room():
@@ -226,10 +252,8 @@ def test_too_many_rooms_does_not_create_the_room():
 
 
 def test_hello_without_a_name_is_missing_field():
-    """docs: missing_field when "a required field is absent"; hello needs data.name.
-
-    The code answers wrong_type ("'data.name' must be a string, not null").
-    """
+    """docs: missing_field when "a required field is absent"; hello needs data.name (it was
+    once answered wrong_type, "'data.name' must be a string, not null")."""
     chat = world()
     before = chat.snapshot()
     for request_ in ({"type": "hello"}, {"type": "hello", "data": {}}):
@@ -240,8 +264,8 @@ def test_hello_without_a_name_is_missing_field():
 
 
 def test_resume_with_a_negative_seq_is_invalid_value():
-    """docs: invalid_value for "a negative number"; history's since=-1 is, join's since.seq=-1 is
-    answered wrong_type instead."""
+    """docs: invalid_value for a number out of range, for join's since.seq as for history's
+    since (it was once wrong_type)."""
     chat = world()
     out = chat.send("ada", "join", "other", since={"epoch": "ep2", "seq": -1})
     assert (out[0].message["code"], out[0].message["path"]) == ("invalid_value", "data.since.seq")
@@ -253,7 +277,7 @@ def test_resume_with_a_negative_seq_is_invalid_value():
     ids=["no-epoch", "no-seq"],
 )
 def test_resume_with_a_missing_since_field_is_missing_field(since, path):
-    """docs: missing_field when a required field is absent; the code says wrong_type."""
+    """docs: missing_field when a required field is absent (it was once wrong_type)."""
     chat = world()
     out = chat.send("ada", "join", "other", since=since)
     assert (out[0].message["code"], out[0].message["path"]) == ("missing_field", path)
@@ -272,10 +296,9 @@ def test_every_message_the_core_emits_is_strict_json():
 
 
 def test_whatever_is_accepted_can_be_sent_back_in_a_join_reply():
-    """A body nested just below the parser's limit is accepted, but the history
-    that holds it nests it 3 levels deeper, so every later join (and history)
-    reply fails to encode (RecursionError): on the server that kills each
-    newcomer's connection with 1011. Found by probing depths near the limit.
+    """A body nested just below the parser's limit is accepted; the history that holds it
+    nests it deeper in a join (and history) reply, which must still be sent (it once
+    failed to encode, RecursionError, killing each newcomer's connection with 1011).
     """
 
     def publish(chat: Chat, depth: int) -> list[Outgoing[str]]:
@@ -299,5 +322,7 @@ def test_whatever_is_accepted_can_be_sent_back_in_a_join_reply():
     chat.ok("ada", "join", "lobby")
     assert publish(chat, low)[0].message["type"] == "reply"
     out = chat.send("bob", "join", "lobby") + chat.send("bob", "history", "lobby")
+    assert [o.message["type"] for o in out] == ["reply", "reply"]
+    assert len(out[0].message["data"]["history"]) == len(out[1].message["data"]["messages"]) == 1
     for o in out:
         encode_json(o.message)

@@ -1,5 +1,5 @@
-"""RoomsCore messages without sockets: publish and seq, the history/members/rooms queries,
-and resuming with since (docs/protocol.md)."""
+"""RoomsCore messages without sockets: publish and seq (with and without a reply), the
+history/members/rooms queries and their pages, and resuming with since (docs/protocol.md)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from wsnb.core import Outgoing, RoomLimits
+from wsnb.core import RoomLimits
 
-from .protocol import NOW, Chat, body_seqs, messages_to
+from .protocol import NOW, Chat, body_seqs, member, messages_to
 
 # publish
 
@@ -28,15 +28,55 @@ def test_publish_goes_to_every_member_sender_included_with_seq():
         "seq": 1,
         "data": {"from": "bob", "body": "hello", "time": NOW},
     }
-    assert out == [
-        Outgoing(
+    assert [(o.to, o.message) for o in out] == [
+        (
             ("bob",),
             {"type": "reply", "id": 7, "re": "publish", "data": {"room": "lobby", "seq": 1}},
         ),
-        Outgoing(("ada", "bob"), message),
+        (("ada", "bob"), message),
     ]
     assert messages_to(out, "carol") == []
-    assert list(chat.core.room("lobby").history) == [message]
+    # Kept as the very text that was sent (encoded once).
+    assert [m.text for m in chat.core.room("lobby").history] == [out[1].text]
+    assert [m.message for m in chat.core.room("lobby").history] == [message]
+
+
+@pytest.mark.parametrize("with_id", [True, False], ids=["with-id", "no-id"])
+def test_publish_with_reply_false_gets_no_reply_but_still_the_message(with_id):
+    """data.reply false: no reply; the sender and the others get the message as ever."""
+    chat = Chat()
+    chat.connect("ada", "bob")
+    chat.join("lobby", "ada", "bob")
+    out = chat.send("ada", "publish", "lobby", id=5 if with_id else None, body="hi", reply=False)
+    assert [(o.to, o.message["type"], o.message["seq"]) for o in out] == [
+        (("ada", "bob"), "message", 1)
+    ]
+    assert "reply" not in out[0].message["data"]  # the option is not part of the message
+    assert chat.ok("ada", "publish", "lobby", body="again", reply=True)["seq"] == 2
+    assert chat.ok("ada", "publish", "lobby", body="null", reply=None)["seq"] == 3
+
+
+@pytest.mark.parametrize(
+    ("request_", "code", "path"),
+    [
+        ({"room": "nowhere", "data": {"body": 1, "reply": False}}, "unknown_room", "room"),
+        ({"room": "other", "data": {"body": 1, "reply": False}}, "not_a_member", "room"),
+        ({"room": "lobby", "data": {"reply": False}}, "missing_field", "data.body"),
+        ({"room": "lobby", "data": {"body": 1, "reply": "no"}}, "wrong_type", "data.reply"),
+        ({"room": "lobby", "data": {"body": 1, "reply": 0}}, "wrong_type", "data.reply"),
+        ({"room": "lobby", "data": {"body": 1, "reply": []}}, "wrong_type", "data.reply"),
+    ],
+    ids=["unknown-room", "not-a-member", "missing-body", "reply-string", "reply-0", "reply-list"],
+)
+def test_publish_without_a_reply_still_gets_its_errors(request_, code, path):
+    chat = Chat()
+    chat.connect("ada", "bob")
+    chat.join("lobby", "ada")
+    chat.join("other", "bob")
+    out = chat.raw("ada", json.dumps({"type": "publish", "id": 8, **request_}))
+    assert [(o.to, o.message["type"]) for o in out] == [(("ada",), "error")]
+    assert (out[0].message["code"], out[0].message["path"], out[0].message["id"]) == (code, path, 8)
+    assert chat.core.room("lobby").history.last_seq == 0
 
 
 def test_seq_increases_per_room():
@@ -110,33 +150,55 @@ def test_server_side_publish_needs_no_member_and_creates_the_room():
 # queries
 
 
-def test_history_query():
-    """history: since (default 0) and limit; epoch and seq; no membership needed."""
-    chat = Chat(RoomLimits(history_size=5))
+def test_history_without_since_is_the_newest():
+    """history: the newest ``limit`` (default 20); epoch and seq; no membership needed."""
+    chat = Chat(RoomLimits(history_size=30))
     chat.connect("ada", "bob")
     chat.ok("ada", "join", "lobby")
-    for i in range(8):
+    for i in range(35):
         chat.ok("ada", "publish", "lobby", body=i)
     data = chat.ok("bob", "history", "lobby")
     assert {k: data[k] for k in ("room", "epoch", "seq")} == {
         "room": "lobby",
         "epoch": "ep1",
-        "seq": 8,
+        "seq": 35,
     }
-    assert body_seqs(data["messages"]) == [4, 5, 6, 7, 8]
-    assert data["messages"] == list(chat.core.room("lobby").history)
-    assert body_seqs(chat.ok("bob", "history", "lobby", since=6)["messages"]) == [7, 8]
-    assert body_seqs(chat.ok("bob", "history", "lobby", since=8)["messages"]) == []
-    assert body_seqs(chat.ok("bob", "history", "lobby", limit=2)["messages"]) == [7, 8]
-    assert body_seqs(chat.ok("bob", "history", "lobby", since=4, limit=10)["messages"]) == [
-        5,
-        6,
-        7,
-        8,
-    ]
+    assert body_seqs(data["messages"]) == list(range(16, 36)) and "more" not in data
+    assert data["messages"] == [m.message for m in chat.core.room("lobby").history][-20:]
+    assert body_seqs(chat.ok("bob", "history", "lobby", limit=2)["messages"]) == [34, 35]
+    assert len(chat.ok("bob", "history", "lobby", limit=1000)["messages"]) == 30
+
+
+def test_history_with_since_is_a_page_forward_with_more():
+    """history since: the oldest ``limit`` after since (default 100); more when cut."""
+    chat = Chat(RoomLimits(history_size=150))
+    chat.connect("ada", "bob")
+    chat.ok("ada", "join", "lobby")
+    for i in range(160):  # 11..160 kept
+        chat.ok("ada", "publish", "lobby", body=i)
+
+    def page(since: int, **data: Any) -> tuple[list[int], bool]:
+        reply = chat.ok("bob", "history", "lobby", since=since, **data)
+        assert (reply["room"], reply["epoch"], reply["seq"]) == ("lobby", "ep1", 160)
+        return body_seqs(reply["messages"]), reply["more"]
+
+    assert page(0) == (list(range(11, 111)), True)  # gap: its first is not 1
+    assert page(110) == (list(range(111, 161)), False)
+    assert page(150, limit=5) == ([151, 152, 153, 154, 155], True)
+    assert page(155, limit=5) == ([156, 157, 158, 159, 160], False)
+    assert page(160) == ([], False)
+    assert page(999) == ([], False)
+    # Walking the pages gives every kept message exactly once.
+    got, since, more = [], 0, True
+    while more:
+        seqs, more = page(since, limit=7)
+        got += seqs
+        since = seqs[-1]
+    assert got == list(range(11, 161))
 
 
 def test_members_query_in_join_order():
+    """members: count, {id, name} oldest first, next null on the last page."""
     chat = Chat()
     chat.connect("carol", "ada", "bob")
     for key in ("carol", "ada", "bob"):
@@ -145,24 +207,56 @@ def test_members_query_in_join_order():
     chat.ok("ada", "join", "lobby")
     assert chat.ok("bob", "members", "lobby") == {
         "room": "lobby",
-        "members": ["carol", "bob", "ada"],
+        "count": 3,
+        "members": [member(1, "carol"), member(3, "bob"), member(4, "ada")],
+        "next": None,
     }
 
 
-def test_rooms_query():
+def test_members_pages_walk_every_member_once():
+    chat = Chat()
+    keys = [f"k{i}" for i in range(1, 251)]
+    chat.connect(*keys)
+    chat.join("lobby", *keys)
+    first = chat.ok("k1", "members", "lobby")
+    assert (first["count"], len(first["members"]), first["next"]) == (250, 100, 100)
+    page = chat.ok("k1", "members", "lobby", after=100, limit=149)
+    assert [m["id"] for m in page["members"]] == list(range(101, 250)) and page["next"] == 249
+    last = chat.ok("k1", "members", "lobby", after=249)
+    assert (last["members"], last["next"]) == ([member(250, "k250")], None)
+    assert chat.ok("k1", "members", "lobby", after=250) == {
+        "room": "lobby",
+        "count": 250,
+        "members": [],
+        "next": None,
+    }
+    whole = chat.ok("k1", "members", "lobby", limit=1000)
+    assert (len(whole["members"]), whole["next"]) == (250, None)
+
+
+def test_rooms_query_pages_in_creation_order():
     chat = Chat()
     chat.connect("ada", "bob")
-    assert chat.ok("ada", "rooms") == {"rooms": []}
+    assert chat.ok("ada", "rooms") == {"count": 0, "rooms": [], "next": None}
     chat.join("lobby", "ada", "bob")
     chat.join("dev", "bob")
     chat.ok("bob", "publish", "dev", body=1)
     chat.ok("bob", "publish", "dev", body=2)
     assert chat.ok("ada", "rooms") == {
-        "rooms": [
-            {"room": "lobby", "members": 2, "seq": 0},
-            {"room": "dev", "members": 1, "seq": 2},
-        ]
+        "count": 2,
+        "rooms": [{"room": "lobby", "count": 2, "seq": 0}, {"room": "dev", "count": 1, "seq": 2}],
+        "next": None,
     }
+    for i in range(250):
+        chat.core.publish(f"r{i}", i, "server")
+    first = chat.ok("ada", "rooms")
+    assert (first["count"], len(first["rooms"])) == (252, 100)
+    names, after = [], 0
+    while after is not None:
+        reply = chat.ok("ada", "rooms", after=after, limit=60)
+        names += [r["room"] for r in reply["rooms"]]
+        after = reply["next"]
+    assert names == chat.core.names() == ["lobby", "dev"] + [f"r{i}" for i in range(250)]
 
 
 # resuming with since
@@ -189,8 +283,8 @@ def test_resume_recovers_exactly_the_missed_messages(seen, expected):
     assert data["recovered"] is True and "reason" not in data
     assert data["history"] == published[seen:]
     assert body_seqs(data["history"]) == expected
-    assert data["seq"] == 8 and data["epoch"] == "ep1"
-    assert data["members"] == ["ada", "bob"]
+    assert data["seq"] == 8 and data["epoch"] == "ep1" and data["more"] is False
+    assert data["members"] == [member(1, "ada"), member(2, "bob")]
 
 
 @pytest.mark.parametrize(
