@@ -3,8 +3,12 @@
 * :mod:`~wsnb.core.envelope`: requests parsed and built;
 * :mod:`~wsnb.core.errors`, :mod:`~wsnb.core.fields`: structured protocol errors, one field checker;
 * :mod:`~wsnb.core.dispatch`: message types to handlers;
-* :mod:`~wsnb.core.history`: numbered history, epochs, all-or-nothing replay;
+* :mod:`~wsnb.core.history`: numbered history bounded in bytes, epochs, all-or-nothing replay;
 * :mod:`~wsnb.core.rooms`: rooms, members, presence: requests in, messages out;
+  its parts: :mod:`~wsnb.core.room_limits`, :mod:`~wsnb.core.directory` (the rooms,
+  their cap), :mod:`~wsnb.core.presence` (deltas batched per tick),
+  :mod:`~wsnb.core.reads` (history, members, rooms: pages), :mod:`~wsnb.core.pages`
+  (replies that fit a frame);
 * :mod:`~wsnb.core.resume`: a subscriber's cursor: deliver, skip, fetch a gap, report a loss;
 * :mod:`~wsnb.core.ratelimit`: a token bucket;
 * :mod:`~wsnb.core.wire`, :mod:`~wsnb.core.layout`: a connection's bytes read back as its

@@ -8,15 +8,41 @@ reply stays within the frame limit a default client accepts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import json
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from .envelope import Envelope, ErrorCode, encode_json
 from .errors import json_kind
 from .fields import MAX_SAFE_INTEGER, check_field
 from .history import Stored
 
-__all__ = ["PROTOCOL_VERSION", "check_int", "check_text", "fit_newest", "fit_oldest", "reply_text"]
+K = TypeVar("K", bound=Hashable)
+
+__all__ = [
+    "Outgoing",
+    "PROTOCOL_VERSION",
+    "check_int",
+    "check_text",
+    "fit_newest",
+    "fit_oldest",
+    "reply_text",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing(Generic[K]):
+    """One message for the I/O layer to send, as the JSON ``text``, to each member in ``to``."""
+
+    to: tuple[K, ...]
+    text: str
+
+    @property
+    def message(self) -> dict[str, Any]:
+        """The message decoded (for people and tests; the wire uses :attr:`text`)."""
+        return json.loads(self.text)  # type: ignore[no-any-return]
+
 
 #: The version of docs/protocol.md the server speaks; in ``hello`` and ``join`` replies.
 PROTOCOL_VERSION = 2

@@ -15,48 +15,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from .deprecation import renamed_names, warn_renamed
-from .dispatch import Dispatcher
+from .directory import Room, RoomDirectory
 from .envelope import Envelope, ErrorCode, ProtocolError, encode_json, parse_envelope
-from .history import History, HistoryBudget, text_bytes
-from .pages import PROTOCOL_VERSION, check_int, check_text, fit_newest, fit_oldest, reply_text
-from .presence import MAX_CHANGES, PresenceBatch, presence_delay
+from .history import text_bytes
+from .pages import PROTOCOL_VERSION, Outgoing, check_int, check_text, reply_text
+from .presence import MAX_CHANGES, presence_delay
+from .reads import RoomReads
 from .room_limits import RoomLimits
 
 __all__ = ["RoomsCore", "RoomLimits", "Outgoing", "Room", "PROTOCOL_VERSION"]
 
 K = TypeVar("K", bound=Hashable)
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing(Generic[K]):
-    """One message for the I/O layer to send, as the JSON ``text``, to each member in ``to``."""
-
-    to: tuple[K, ...]
-    text: str
-
-    @property
-    def message(self) -> dict[str, Any]:
-        """The message decoded (for people and tests; the wire uses :attr:`text`)."""
-        import json
-
-        return json.loads(self.text)  # type: ignore[no-any-return]
-
-
-@dataclass(eq=False)
-class Room(Generic[K]):
-    """One room: its members (key -> member id, in join order), history and presence batch."""
-
-    name: str
-    history: History
-    number: int = 0
-    """The room's place in the order rooms were created (the ``rooms`` cursor)."""
-    members: dict[K, int] = field(default_factory=dict)
-    joins: int = 0
-    """Members that ever joined: the last member id given."""
-    presence: PresenceBatch = field(default_factory=PresenceBatch)
 
 
 @dataclass
@@ -66,7 +38,7 @@ class _Member:
     created: int = 0  # rooms this connection created
 
 
-class RoomsCore(Generic[K]):
+class RoomsCore(RoomReads[K]):
     """Members, rooms, presence and numbered history, with no I/O.
 
     >>> core = RoomsCore(epoch_factory=lambda: "e1", clock=lambda: 0.0)
@@ -84,7 +56,7 @@ class RoomsCore(Generic[K]):
     {'count': 1, 'joined': [{'id': 1, 'name': 'ada'}], 'left': [], 'renamed': []}
     """  # noqa: E501
 
-    commands: Dispatcher[list[Outgoing[Any]]] = Dispatcher()
+    commands = RoomReads.commands
 
     def __init__(
         self,
@@ -98,15 +70,12 @@ class RoomsCore(Generic[K]):
         self.rooms_are_fixed = rooms is not None
         self._clock = clock
         self._epoch_factory = epoch_factory
-        self._budget = HistoryBudget(self.limits.total_history_bytes)
         self._members: dict[K, _Member] = {}
-        self._rooms: dict[str, Room[K]] = {}
-        self._idle: dict[str, None] = {}  # rooms with history and no members, oldest first
+        self._rooms = RoomDirectory[K](self.limits, epoch_factory)
         self._due: list[str] = []  # rooms whose presence batch just got its first change
         self._guests = 0
-        self._created = 0
         for name in rooms or ():
-            self._create_room(name)
+            self._rooms.create(name)
 
     # Membership of connections -------------------------------------------------
 
@@ -172,14 +141,14 @@ class RoomsCore(Generic[K]):
 
     def flush_presence(self, room: str | None = None) -> list[Outgoing[K]]:
         """The presence event of ``room`` (or of every room) for its changes so far."""
-        rooms = self._rooms.values() if room is None else [self._rooms.get(room)]
+        rooms = list(self._rooms) if room is None else [self._rooms.get(room)]
         return [out for r in rooms if r is not None and (out := self._presence_event(r))]
 
     # Queries for the I/O layer and the notebook ---------------------------------
 
     def names(self) -> list[str]:
         """The rooms' names, in the order they were created."""
-        return list(self._rooms)
+        return self._rooms.names()
 
     def room(self, name: str) -> Room[K]:
         """The room called ``name`` (``KeyError`` if there is none)."""
@@ -194,8 +163,7 @@ class RoomsCore(Generic[K]):
 
     def forget_history(self) -> None:
         """Lose every room's history, as a restart without storage would: new epochs."""
-        for room in self._rooms.values():
-            room.history.reset(self._epoch_factory() if self._epoch_factory else None)
+        self._rooms.forget_history()
 
     def publish(self, room: str, body: Any, sender: str) -> Outgoing[K]:
         """Publish ``body`` in ``room`` on behalf of ``sender`` (who need not be a member).
@@ -206,9 +174,9 @@ class RoomsCore(Generic[K]):
         """
         target = self._rooms.get(room)
         if target is None:
-            if self.rooms_are_fixed or not self._room_for_one_more():
+            if self.rooms_are_fixed or not self._rooms.make_place():
                 raise KeyError(f"there is no room {room!r}, and none can be created")
-            target = self._create_room(room)
+            target = self._rooms.create(room)
         text = self._message_text(target, sender, body)
         if text_bytes(text) > self.limits.max_event_bytes:
             raise ValueError(f"the message would be over {self.limits.max_event_bytes} bytes")
@@ -240,11 +208,11 @@ class RoomsCore(Generic[K]):
         if room is None or key not in room.members:
             self._check_can_join(envelope, member, room)
         if room is None:
-            room = self._create_room(room_name)
+            room = self._rooms.create(room_name)
             member.created += 1
         out: list[Outgoing[K]] = []
         if key not in room.members:
-            self._idle.pop(room_name, None)
+            self._rooms.entered(room)
             room.joins += 1
             room.members[key] = room.joins
             member.rooms.append(room_name)
@@ -285,7 +253,7 @@ class RoomsCore(Generic[K]):
     @commands.on("publish", needs_room=True)
     def _publish_command(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
         data = envelope.data
-        room = self._rooms.get(envelope.room)  # type: ignore[arg-type]
+        room = self._rooms.get(envelope.room)
         if room is None or key not in room.members:
             room = self._member_room(key, envelope)  # the error it raises
         if "body" not in data:
@@ -310,78 +278,7 @@ class RoomsCore(Generic[K]):
         reply = reply_text(envelope, {"room": room.name, "seq": room.history.last_seq})
         return [Outgoing((key,), reply), message]
 
-    @commands.on("history", needs_room=True)
-    def _history(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
-        room = self._existing_room(envelope)
-        since = check_int(envelope, "data.since", 0)
-        limit = check_int(envelope, "data.limit", 1, self.limits.max_page)
-        history = room.history
-        data = {"room": room.name, "epoch": history.epoch, "seq": history.last_seq}
-        if since is None:  # the newest messages
-            messages, more = history.latest(limit or self.limits.join_history), None
-        else:  # a page forward from since
-            page = history.since(since, limit or self.limits.members_page)
-            messages, more = page, bool(page) and page[-1].seq < history.last_seq
-        text = self._history_reply(envelope, data, messages, more, key="messages")
-        return [Outgoing((key,), text)]
-
-    @commands.on("members", needs_room=True)
-    def _members_command(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
-        room = self._existing_room(envelope)
-        after = check_int(envelope, "data.after", 0) or 0
-        limit = check_int(envelope, "data.limit", 1, self.limits.max_page)
-        page = self._member_page(room, after, limit or self.limits.members_page)
-        last = room.joins if not room.members else room.members[next(reversed(room.members))]
-        data = {
-            "room": room.name,
-            "count": len(room.members),
-            "members": page,
-            "next": page[-1]["id"] if page and page[-1]["id"] < last else None,
-        }
-        return [Outgoing((key,), reply_text(envelope, data))]
-
-    @commands.on("rooms")
-    def _rooms_command(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
-        after = check_int(envelope, "data.after", 0) or 0
-        limit = check_int(envelope, "data.limit", 1, self.limits.max_page)
-        limit = limit or self.limits.members_page
-        rooms = [r for r in self._rooms.values() if r.number > after]
-        page = [
-            {"room": r.name, "count": len(r.members), "seq": r.history.last_seq}
-            for r in rooms[:limit]
-        ]
-        data = {
-            "count": len(self._rooms),
-            "rooms": page,
-            "next": rooms[limit - 1].number if len(rooms) > limit else None,
-        }
-        return [Outgoing((key,), reply_text(envelope, data))]
-
     # Helpers ---------------------------------------------------------------------
-
-    def _create_room(self, name: str) -> Room[K]:
-        limits = self.limits
-        history = History(limits.history_size, max_bytes=limits.history_bytes, budget=self._budget)
-        if self._epoch_factory is not None:
-            history.epoch = self._epoch_factory()
-        self._created += 1
-        room = Room[K](name, history, self._created)
-        self._rooms[name] = room
-        return room
-
-    def _room_for_one_more(self) -> bool:
-        """Whether a room can be created, forgetting the longest-idle room if need be."""
-        if len(self._rooms) < self.limits.max_rooms:
-            return True
-        if not self._idle:
-            return False
-        self._drop_room(self._rooms[next(iter(self._idle))])
-        return True
-
-    def _drop_room(self, room: Room[K]) -> None:
-        room.history.reset()  # its bytes leave the budget
-        del self._rooms[room.name]
-        self._idle.pop(room.name, None)
 
     def _check_can_join(self, envelope: Envelope, member: _Member, room: Room[K] | None) -> None:
         limits = self.limits
@@ -404,20 +301,13 @@ class RoomsCore(Generic[K]):
                 f"a connection can create at most {limits.max_rooms_created} rooms",
                 "room",
             )
-        if not self._room_for_one_more():
+        if not self._rooms.make_place():
             raise envelope.fail(
                 ErrorCode.SERVER_FULL,
                 f"the server holds {limits.max_rooms} rooms, none of them empty; "
                 "join one that exists, or try later",
                 "room",
             )
-
-    def _existing_room(self, envelope: Envelope) -> Room[K]:
-        known = self._rooms.get(envelope.room) if envelope.room is not None else None
-        if known is not None:  # its name was checked when the room was created
-            return known
-        name = check_text(envelope, envelope.room, "room", self.limits.max_room_name_length)
-        raise envelope.fail(ErrorCode.UNKNOWN_ROOM, f"there is no room {name!r}", "room")
 
     def _member_room(self, key: K, envelope: Envelope) -> Room[K]:
         room = self._existing_room(envelope)
@@ -454,37 +344,8 @@ class RoomsCore(Generic[K]):
 
     def _keep(self, room: Room[K], text: str, size: int | None = None) -> Outgoing[K]:
         room.history.append(text, size)
-        if room.name in self._idle:
-            del self._idle[room.name]
-            self._idle[room.name] = None  # now the most recently used idle room
+        self._rooms.used(room)
         return Outgoing(tuple(room.members), text)
-
-    def _history_reply(
-        self,
-        envelope: Envelope,
-        data: dict[str, Any],
-        messages: list[Any],
-        more: bool | None,
-        key: str = "history",
-    ) -> str:
-        """A reply listing ``messages``, as many as fit in a frame (the newest, or with
-        ``more`` not None, the oldest: a page, ``more`` true if it was cut)."""
-        budget = self.limits.max_frame_bytes - text_bytes(reply_text(envelope, data)) - 64
-        if more is None:
-            texts = fit_newest(messages, budget)
-        else:
-            texts = fit_oldest(messages, budget)
-            data["more"] = more or len(texts) < len(messages)
-        return reply_text(envelope, data, key, texts)
-
-    def _member_page(self, room: Room[K], after: int, limit: int) -> list[dict[str, Any]]:
-        members, page = self._members, []
-        for key, member_id in room.members.items():
-            if member_id > after:
-                page.append({"id": member_id, "name": members[key].name})
-                if len(page) == limit:
-                    break
-        return page
 
     def _leave(self, key: K, member: _Member, room: Room[K], out: list[Outgoing[K]]) -> None:
         member_id = room.members.pop(key)
@@ -492,9 +353,7 @@ class RoomsCore(Generic[K]):
         room.presence.leave(member_id, member.name)
         self._presence_changed(room, out)
         if not room.members and not self.rooms_are_fixed:
-            # Kept, even without history: its epoch is what lets a client that
-            # saw nothing yet resume. Forgotten only to make way (max_rooms).
-            self._idle[room.name] = None
+            self._rooms.emptied(room)
 
     def _presence_changed(self, room: Room[K], out: list[Outgoing[K]]) -> None:
         """A change went into ``room``'s batch: send it now, or have it flushed later."""
