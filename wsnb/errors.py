@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["WsnbError", "NotJSONError", "SameLoopError", "PortInUseError"]
+__all__ = ["WsnbError", "NotJSONError", "SameLoopError", "PortInUseError", "OfflineBufferFull"]
 
 #: How much of an offending message an error shows.
 PREVIEW_CHARS = 60
@@ -85,4 +85,16 @@ class PortInUseError(WsnbError, OSError):
             server = await wsnb.serve(wsnb.echo, port=8765)
         except wsnb.PortInUseError:
             server = await wsnb.serve(wsnb.echo)   # port=0: a free port
+    """
+
+
+class OfflineBufferFull(WsnbError):
+    """``publish()`` found the offline buffer full (with ``overflow="reject"``).
+
+    Example::
+
+        try:
+            subscriber.publish("lobby", "hi")
+        except wsnb.OfflineBufferFull:
+            ...   # wait for the connection, or drop the message knowingly
     """

@@ -27,7 +27,7 @@ from .core.deprecation import warn_renamed
 from .core.outbox import Outbox, OverflowPolicy
 from .core.resume import CursorStep, RoomCursor
 from .display import html_card, html_table
-from .errors import WsnbError
+from .errors import OfflineBufferFull, WsnbError
 from .registry import registry
 from .rooms_client import RequestError, RoomsClient
 from .typing import Target
@@ -35,18 +35,6 @@ from .typing import Target
 __all__ = ["OfflineBufferFull", "Subscriber", "SubscriberStats", "subscribe"]
 
 SubscriberState = Literal["connecting", "open", "reconnecting", "closed"]
-
-
-class OfflineBufferFull(WsnbError):
-    """``publish()`` found the offline buffer full (with ``overflow="reject"``).
-
-    Example::
-
-        try:
-            subscriber.publish("lobby", "hi")
-        except wsnb.OfflineBufferFull:
-            ...   # wait for the connection, or drop the message knowingly
-    """
 
 
 @dataclass
@@ -281,16 +269,15 @@ class Subscriber:
         for room, cursor in self._cursors.items():
             since = cursor.since
             reply = await client.join(room, **({"since": since} if since else {}))
-            if since is not None:
-                if reply.get("recovered"):
-                    self.stats.recoveries += 1
-                    self._note("recovered", f"{room}: {len(reply['history'])} replayed")
-                step = cursor.on_join(reply)
-                self._apply(room, step, replayed=True)
-                if step.fetch_since is not None:  # a replay too big for one reply
-                    await self._fill_gap(client, room, step.fetch_since)
-            else:
-                cursor.on_join(reply)
+            step = cursor.on_join(reply)
+            if since is None:
+                continue
+            if reply.get("recovered"):
+                self.stats.recoveries += 1
+                self._note("recovered", f"{room}: {len(reply['history'])} replayed")
+            self._apply(room, step, replayed=True)
+            if step.fetch_since is not None:  # a replay too big for one reply
+                await self._fill_gap(client, room, step.fetch_since)
         self._state = "open"
         self._open.set()
         self._note("open", ", ".join(self.rooms))
