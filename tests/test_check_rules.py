@@ -201,3 +201,13 @@ def test_without_pytest_check_says_what_to_install(
     assert capsys.readouterr().err == (
         "wsnb: wsnb check needs pytest, nbval and pytest-xdist: pip install 'wsnb[check]'\n"
     )
+
+
+def test_long_runs_of_equal_lines_are_left_out_around_a_difference() -> None:
+    stored = [f"row {n}" for n in range(30)]
+    new = [*stored[:20], "row twenty", *stored[21:]]
+    lines = side_by_side(stored, new, 40).splitlines()
+    assert lines[1] == "... 17 lines the same ..."
+    assert [line.split()[1] for line in lines[2:5]] == ["17", "18", "19"]
+    assert lines[5].split("|")[1].strip() == "row twenty"
+    assert lines[-1] == "... 6 lines the same ..."

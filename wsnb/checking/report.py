@@ -143,10 +143,30 @@ def side_by_side(left: Sequence[str], right: Sequence[str], width: int | None = 
                 x, y = repr(x), repr(y)
             mark = "|" if x is not None and y is not None else ("<" if y is None else ">")
             rows.append((x or "", mark, y or ""))
-    return "\n".join(_row(x, mark, y, column) for x, mark, y in rows)
+    return "\n".join(_row(x, mark, y, column) for x, mark, y in _collapsed(rows))
+
+
+def _collapsed(rows: list[tuple[str, str, str]], context: int = 3) -> list[tuple[str, str, str]]:
+    """Long runs of equal lines shortened to ``context`` lines each side of a difference."""
+    kept: list[tuple[str, str, str]] = rows[:1]
+    run: list[tuple[str, str, str]] = []
+    for row in [*rows[1:], ("", "end", "")]:
+        if row[1] == " ":
+            run.append(row)
+            continue
+        head = run[:context] if len(kept) > 1 else []
+        tail = run[-context:] if row[1] != "end" else []
+        if len(run) > len(head) + len(tail) + 1:
+            skipped = len(run) - len(head) - len(tail)
+            run = [*head, (f"... {plural(skipped, 'line')} the same ...", "~", ""), *tail]
+        kept += [*run, row] if row[1] != "end" else run
+        run = []
+    return kept
 
 
 def _row(left: str, mark: str, right: str, column: int) -> str:
+    if mark == "~":  # a run of equal lines, left out
+        return left
     a = textwrap.wrap(left, column, break_on_hyphens=False, drop_whitespace=False) or [""]
     b = textwrap.wrap(right, column, break_on_hyphens=False, drop_whitespace=False) or [""]
     lines = []
