@@ -10,7 +10,6 @@ from collections.abc import Hashable
 from typing import Any, Generic, TypeVar
 
 from .directory import Room, RoomDirectory
-from .dispatch import Dispatcher
 from .envelope import Envelope, ErrorCode
 from .history import text_bytes
 from .pages import Outgoing, check_int, check_text, fit_newest, fit_oldest, reply_text
@@ -22,14 +21,15 @@ K = TypeVar("K", bound=Hashable)
 
 
 class RoomReads(Generic[K]):
-    """The read-only requests of docs/protocol.md, answered from the rooms' state."""
+    """The read-only requests of docs/protocol.md, answered from the rooms' state.
 
-    commands: Dispatcher[list[Outgoing[Any]]] = Dispatcher()
+    :class:`~wsnb.core.rooms.RoomsCore` registers them with its dispatcher.
+    """
+
     limits: RoomLimits
     _rooms: RoomDirectory[K]
     _members: dict[K, Any]
 
-    @commands.on("history", needs_room=True)
     def _history(self, key: K, member: Any, envelope: Envelope) -> list[Outgoing[K]]:
         room = self._existing_room(envelope)
         since = check_int(envelope, "data.since", 0)
@@ -44,7 +44,6 @@ class RoomReads(Generic[K]):
         text = self._history_reply(envelope, data, messages, more, key="messages")
         return [Outgoing((key,), text)]
 
-    @commands.on("members", needs_room=True)
     def _members_command(self, key: K, member: Any, envelope: Envelope) -> list[Outgoing[K]]:
         room = self._existing_room(envelope)
         after = check_int(envelope, "data.after", 0) or 0
@@ -59,7 +58,6 @@ class RoomReads(Generic[K]):
         }
         return [Outgoing((key,), reply_text(envelope, data))]
 
-    @commands.on("rooms")
     def _rooms_command(self, key: K, member: Any, envelope: Envelope) -> list[Outgoing[K]]:
         after = check_int(envelope, "data.after", 0) or 0
         limit = check_int(envelope, "data.limit", 1, self.limits.max_page)

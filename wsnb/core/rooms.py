@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from .deprecation import renamed_names, warn_renamed
 from .directory import Room, RoomDirectory
+from .dispatch import Dispatcher
 from .envelope import Envelope, ErrorCode, ProtocolError, encode_json, parse_envelope
 from .history import text_bytes
 from .pages import PROTOCOL_VERSION, Outgoing, check_int, check_text, reply_text
@@ -56,7 +57,7 @@ class RoomsCore(RoomReads[K]):
     {'count': 1, 'joined': [{'id': 1, 'name': 'ada'}], 'left': [], 'renamed': []}
     """  # noqa: E501
 
-    commands = RoomReads.commands
+    commands: Dispatcher[list[Outgoing[Any]]] = Dispatcher()
 
     def __init__(
         self,
@@ -277,6 +278,10 @@ class RoomsCore(RoomReads[K]):
             return [message]
         reply = reply_text(envelope, {"room": room.name, "seq": room.history.last_seq})
         return [Outgoing((key,), reply), message]
+
+    commands.on("history", needs_room=True)(RoomReads._history)
+    commands.on("members", needs_room=True)(RoomReads._members_command)
+    commands.on("rooms")(RoomReads._rooms_command)
 
     # Helpers ---------------------------------------------------------------------
 
