@@ -33,6 +33,8 @@ class Room(Generic[K]):
     joins: int = 0
     """Members that ever joined: the last member id given."""
     presence: PresenceBatch = field(default_factory=PresenceBatch)
+    message_head: tuple[str, str] = field(default=("", ""), repr=False)
+    """(epoch, the JSON every ``message`` event of that epoch starts with), cached."""
 
 
 class RoomDirectory(Generic[K]):

@@ -20,6 +20,7 @@ import secrets
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 __all__ = ["History", "HistoryBudget", "Replay", "Stored", "new_epoch", "text_bytes"]
 
@@ -42,8 +43,7 @@ def text_bytes(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode())
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
+class Stored(NamedTuple):
     """One message kept in a history: its number, its JSON text, its size in bytes."""
 
     seq: int
@@ -109,19 +109,21 @@ class History:
     def append(self, text: str, size: int | None = None) -> Stored:
         """Keep ``text``, the JSON of message number :attr:`next_seq`; forget the oldest
         past the limits. ``size`` is its length in bytes, if already known."""
-        self.last_seq += 1
-        stored = Stored(self.last_seq, text, text_bytes(text) if size is None else size)
-        self._messages.append(stored)
+        seq = self.last_seq = self.last_seq + 1
+        stored = Stored(seq, text, text_bytes(text) if size is None else size)
+        messages = self._messages
+        messages.append(stored)
         self.bytes += stored.size
-        if self.budget is not None:
-            self.budget._kept(self, stored)
+        budget = self.budget
+        if budget is not None:
+            budget._kept(self, stored)
         max_bytes = self.max_bytes
-        while len(self._messages) > self.size or (
-            max_bytes is not None and self.bytes > max_bytes and len(self._messages) > 1
+        while len(messages) > self.size or (
+            max_bytes is not None and self.bytes > max_bytes and len(messages) > 1
         ):
             self.forget_oldest()
-        if self.budget is not None:
-            self.budget._enforce()
+        if budget is not None and budget.bytes > budget.max_bytes:
+            budget._enforce()
         return stored
 
     def forget_oldest(self) -> Stored:

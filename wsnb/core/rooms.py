@@ -22,7 +22,16 @@ from .directory import Room, RoomDirectory
 from .dispatch import Dispatcher
 from .envelope import Envelope, ErrorCode, ProtocolError, encode_json, parse_envelope
 from .history import text_bytes
-from .pages import PROTOCOL_VERSION, Outgoing, check_int, check_text, reply_text
+from .pages import (
+    PROTOCOL_VERSION,
+    Outgoing,
+    check_int,
+    check_text,
+    message_head,
+    message_text,
+    publish_reply_text,
+    reply_text,
+)
 from .presence import MAX_CHANGES, presence_delay
 from .reads import RoomReads
 from .room_limits import RoomLimits
@@ -276,7 +285,7 @@ class RoomsCore(RoomReads[K]):
         message = self._keep(room, text, size)
         if wants_reply is False:
             return [message]
-        reply = reply_text(envelope, {"room": room.name, "seq": room.history.last_seq})
+        reply = publish_reply_text(envelope, room.name, room.history.last_seq)
         return [Outgoing((key,), reply), message]
 
     commands.on("history", needs_room=True)(RoomReads._history)
@@ -337,15 +346,10 @@ class RoomsCore(RoomReads[K]):
 
     def _message_text(self, room: Room[K], sender: str, body: Any) -> str:
         """The ``message`` event's JSON, numbered as the room's next message."""
-        return encode_json(
-            {
-                "type": "message",
-                "room": room.name,
-                "epoch": room.history.epoch,
-                "seq": room.history.next_seq,
-                "data": {"from": sender, "body": body, "time": self._clock()},
-            }
-        )
+        history = room.history
+        if room.message_head[0] != history.epoch:
+            room.message_head = history.epoch, message_head(room.name, history.epoch)
+        return message_text(room.message_head[1], history.next_seq, sender, body, self._clock())
 
     def _keep(self, room: Room[K], text: str, size: int | None = None) -> Outgoing[K]:
         room.history.append(text, size)
