@@ -17,7 +17,7 @@ FIXTURES = Path(__file__).parent / "check_notebooks"
 
 #: A cell timeout short enough for tests, long enough for a cell on a busy machine
 #: (``import wsnb`` in a kernel took 2 s on these 2 cores with four checks running).
-CELL_TIMEOUT = "5"
+CELL_TIMEOUT = "4"
 
 
 def run_check(

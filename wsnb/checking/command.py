@@ -202,4 +202,6 @@ def _pytest_command(
         command.append(f"--wsnb-kernel={args.kernel}")
     if args.workers:
         command += ["-n", str(args.workers), "--dist", "loadfile"]
+    elif importlib.util.find_spec("xdist") is not None:
+        command += ["-p", "no:xdist"]  # not needed: spare its start-up
     return [*command, *extra, *map(str, notebooks)]

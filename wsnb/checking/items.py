@@ -130,9 +130,11 @@ class NotebookFile(IPyNbFile):  # type: ignore[misc]
 class CellItem(IPyNbCell):  # type: ignore[misc]
     """One code cell: run it, then say everything that went wrong, in one report.
 
-    Its node id is ``NOTEBOOK::cell N``, N counted from 1 at the top::
+    Its node id is ``NOTEBOOK::cell N``, N counted from 1 at the top, markdown
+    included (a cell depends on those before it: run the notebook, not one cell)::
 
-        pytest -p wsnb.checking.plugin --wsnb-check "notebooks/01_echo.ipynb::cell 5"
+        pytest -p wsnb.checking.plugin --wsnb-check notebooks/01_echo.ipynb --co -q
+        # notebooks/01_echo.ipynb::cell 3, ...::cell 5, ..., ...::after the last cell
     """
 
     index = 0
@@ -234,6 +236,9 @@ class EndItem(pytest.Item):
         if final.servers:
             head = f"after the last cell: {plural(len(final.servers), 'wsnb server')} still running"
             problems.append((head, "\n".join(f"  {s}" for s in final.servers)))
+        if final.clients:
+            head = f"after the last cell: {plural(len(final.clients), 'wsnb client')} still running"
+            problems.append((head, "\n".join(f"  {c}" for c in final.clients)))
         if final.ports:
             head = f"after the last cell: still listening on {', '.join(final.ports)}"
             problems.append((head, "  (a server wsnb did not start, or a socket a cell left open)"))
@@ -241,7 +246,7 @@ class EndItem(pytest.Item):
             return
         text = "\n".join(f"{head}\n{details}" for head, details in problems)
         lines = hints(text)
-        if final.servers or final.ports:
+        if final.servers or final.clients or final.ports:
             lines.append(
                 "hint: a notebook should stop what it starts: `await wsnb.stop_all()` "
                 "(or `server.close(); await server.wait_closed()`) in the last cell"

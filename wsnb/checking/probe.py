@@ -15,10 +15,8 @@ cell. From then on, in the kernel:
   chain, or the main thread's stack if it blocks the loop; the other tasks;
   wsnb's servers) into the file named at :func:`install`.
 
-:func:`arm`, :func:`report` and :func:`final` are called between cells as
-silent user expressions and return JSON text.
-
-Example (in effect): ``probe.install("/tmp/x/hang.json"); probe.arm("cell 3", 5.0)``
+:func:`arm`, :func:`report`, :func:`final` run between cells (silent user
+expressions, JSON text back): ``install("/tmp/x/hang.json"); arm("cell 3", 5.0)``.
 """
 
 from __future__ import annotations
@@ -209,6 +207,7 @@ def _snapshot(cell: dict[str, Any], loop: asyncio.AbstractEventLoop, main: int) 
         frames = [f for f, _ in traceback.walk_stack(frame)][::-1] if frame else []
         taken = {"blocked": True, "stack": _frames_text(frames), "tasks": []}
     taken.update(cell=cell["label"], timeout=cell["timeout"], servers=_servers())
+    taken["clients"] = _clients()
     with _lock:
         failures = [dict(f) for f in _state["failures"]]
     taken["failures"] = _labelled(failures)
@@ -296,10 +295,14 @@ def _wsnb_servers() -> list[Any]:
     return list(wsnb.running_servers()) if wsnb is not None else []
 
 
+def _clients() -> list[str]:  # wsnb's background clients (subscribers)
+    registry = getattr(sys.modules.get("wsnb.registry"), "registry", None)
+    return [repr(c) for c in registry.clients()] if registry is not None else []
+
+
 def _address(address: Any) -> str:
-    if isinstance(address, tuple) and len(address) >= 2:
-        return f"{address[0]}:{address[1]}"
-    return str(address)
+    ok = isinstance(address, tuple) and len(address) >= 2
+    return f"{address[0]}:{address[1]}" if ok else str(address)
 
 
 def _write_snapshot(snapshot: dict[str, Any]) -> None:
@@ -389,7 +392,7 @@ def final() -> str:
             _record("task", source, text, _failed_in.pop(id(task), None))
     result = json.loads(report())
     before, now = _previous.get("ports"), _listening()
-    result["servers"] = _servers()
+    result["servers"], result["clients"] = _servers(), _clients()
     ports = now - before if before is not None and now is not None else set()
     known = {f":{s.port}" for s in _wsnb_servers()}
     result["ports"] = sorted(p for p in ports if not any(p.endswith(k) for k in known))

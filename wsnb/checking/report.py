@@ -197,10 +197,10 @@ def hang_text(hang: Mapping[str, Any] | None, label: str) -> str:
     if tasks:
         lines.append(f"other tasks ({len(tasks)}):")
         lines += [f"  {task.strip()}" for task in tasks[:10]]
-    servers = hang.get("servers") or []
-    if servers:
-        lines.append("wsnb servers open then:")
-        lines += [f"  {server}" for server in servers]
+    for key, heading in (("servers", "wsnb servers open then:"), ("clients", "wsnb clients then:")):
+        if hang.get(key):
+            lines.append(heading)
+            lines += [f"  {entry}" for entry in hang[key]]
     return "\n".join(lines)
 
 

@@ -103,6 +103,7 @@ class FinalRun:
     failures: list[dict[str, Any]]
     servers: list[str]
     ports: list[str]
+    clients: list[str] = field(default_factory=list)
 
 
 class _Outputs:
@@ -255,7 +256,7 @@ class KernelSession:
         """After the last cell: let background work run ``settle`` seconds, then ask the probe."""
         time.sleep(settle)
         found = json.loads(self._call("final"))
-        return FinalRun(found["failures"], found["servers"], found["ports"])
+        return FinalRun(found["failures"], found["servers"], found["ports"], found["clients"])
 
     def _timeout(self) -> tuple[float | None, bool]:
         """This cell's timeout, and whether it is the notebook's budget that sets it."""

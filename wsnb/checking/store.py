@@ -95,7 +95,8 @@ def store_notebook(
         if session.alive:
             final = session.finish()
             problems += [failure_text(f) for f in final.failures]
-            problems += [f"still running after the last cell: {s}" for s in final.servers]
+            running = [*final.servers, *final.clients]
+            problems += [f"still running after the last cell: {s}" for s in running]
             problems += [f"still listening after the last cell: {p}" for p in final.ports]
     finally:
         session.stop()
