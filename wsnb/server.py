@@ -14,7 +14,7 @@ import asyncio
 import errno
 import functools
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Literal
 
 from websockets.asyncio.server import Server as _WsServer
@@ -230,7 +230,49 @@ class Server:
         )
 
 
-async def serve(
+_ADD_AWAIT = "add await: server = await wsnb.serve(...)"
+
+
+class _NotAwaitedYet(Coroutine[Any, Any, Server]):
+    """What :func:`serve` returns: a coroutine to await, that says so when used as a server.
+
+    It is a coroutine in every way (``await`` it, or hand it to
+    ``asyncio.create_task`` or ``asyncio.run``); reading ``.url`` or any other
+    attribute of a server from it raises an AttributeError that says "add
+    await", and its repr says the same, instead of Python's bare "'coroutine'
+    object has no attribute 'url'".
+    """
+
+    __slots__ = ("_coroutine",)
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Server]) -> None:
+        self._coroutine = coroutine
+
+    def __await__(self) -> Generator[Any, None, Server]:
+        return self._coroutine.__await__()
+
+    def send(self, value: Any) -> Any:
+        return self._coroutine.send(value)
+
+    def throw(self, *args: Any) -> Any:
+        return self._coroutine.throw(*args)
+
+    def close(self) -> None:
+        self._coroutine.close()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("cr_") or name in ("__name__", "__qualname__"):
+            return getattr(self._coroutine, name)  # what asyncio and inspect read
+        raise AttributeError(
+            f"wsnb.serve(...) was not awaited, so this is not a server yet (it has no "
+            f"{name!r}): {_ADD_AWAIT}"
+        )
+
+    def __repr__(self) -> str:
+        return f"<wsnb.serve(...) not awaited, not serving: {_ADD_AWAIT}>"
+
+
+def serve(
     handler: Handler,
     name: str | None = None,
     host: str = "127.0.0.1",
@@ -238,11 +280,13 @@ async def serve(
     *,
     compression: str | None = None,
     **options: Any,
-) -> Server:
+) -> Coroutine[Any, Any, Server]:
     """Start a WebSocket server in the background of the running loop.
 
     Returns as soon as the server listens; the server keeps serving while
     other cells run. Nothing here blocks: there is no ``serve_forever()``.
+    Await it: without ``await`` the result is not a server, and using it as
+    one raises an AttributeError that says "add await".
 
     * ``name`` identifies the server; it defaults to the handler's name.
       Serving again under the same name, or on the same fixed port, first
@@ -271,9 +315,24 @@ async def serve(
             print(await ws.recv())
         await server.stop()
     """
+    return _NotAwaitedYet(_serve(handler, name, host, port, compression, options))
+
+
+async def _serve(
+    handler: Handler,
+    name: str | None,
+    host: str,
+    port: int,
+    compression: str | None,
+    options: dict[str, Any],
+) -> Server:
     name = name or _default_name(handler)
     for previous in registry.clashing(name, host, port):
         await previous._stop_from_any_loop()
     server = await Server._start(handler, name, host, port, {"compression": compression, **options})
     registry.add_server(server)
     return server
+
+
+# Python's warning for a call never awaited names the coroutine: "coroutine 'serve' ...".
+_serve.__name__ = _serve.__qualname__ = "serve"
