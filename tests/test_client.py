@@ -131,3 +131,65 @@ async def test_exchange_against_a_stopped_server_fails_clearly(echo_server):
     with pytest.raises(OSError):
         async with asyncio.timeout(10):
             await wsnb.exchange(echo_server, ["x"])
+
+
+# -- the card's ws_send_receive: JSON, one at a time, a timeout per reply ------------------
+
+
+async def test_exchange_json_sends_json_text_and_decodes_the_replies(echo_server):
+    """json=True: any JSON value goes out as compact text and comes back decoded."""
+    sent = [{"text": "Hello"}, [1, 2], "é", None]
+    assert await wsnb.exchange(echo_server, sent, json=True) == sent
+    # What went over the wire was JSON text (the echo shows it back as it came).
+    assert await wsnb.exchange(echo_server, ['{"a":1}']) == ['{"a":1}']
+
+
+async def test_exchange_json_names_a_reply_that_is_not_json():
+    """A reply that is not JSON is a NotJSONError showing what arrived."""
+
+    async def shout(ws):
+        async for _ in ws:
+            await ws.send("not json!")
+
+    server = await wsnb.serve(shout)
+    with pytest.raises(wsnb.NotJSONError, match="not json!"):
+        await wsnb.exchange(server, [{"n": 1}], json=True)
+
+
+async def test_reply_timeout_sends_the_next_message_only_after_the_reply():
+    """One at a time: the server sees message 2 only after it answered message 1."""
+    seen: list[str] = []
+
+    async def slow(ws):
+        async for message in ws:
+            seen.append(message)
+            await asyncio.sleep(0.05)
+            await ws.send(f"{message} after {len(seen)}")
+
+    server = await wsnb.serve(slow)
+    replies = await wsnb.exchange(server, ["a", "b", "c"], reply_timeout=1)
+    assert replies == ["a after 1", "b after 2", "c after 3"]
+
+
+async def test_reply_timeout_returns_what_arrived_when_a_reply_does_not_come():
+    """The card's semantics: a missing reply ends the exchange; the replies so far are returned."""
+
+    async def answers_twice(ws):
+        count = 0
+        async for message in ws:
+            count += 1
+            if count <= 2:
+                await ws.send(message)
+
+    server = await wsnb.serve(answers_twice)
+    started = asyncio.get_running_loop().time()
+    replies = await wsnb.exchange(server, [{"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}],
+                                  json=True, reply_timeout=0.2)  # fmt: skip
+    assert replies == [{"n": 1}, {"n": 2}]
+    assert asyncio.get_running_loop().time() - started < 2  # it stopped at the first silence
+
+
+async def test_reply_timeout_and_replies_together_are_refused(echo_server):
+    """replies= counts replies in all; one at a time there is one per message."""
+    with pytest.raises(TypeError, match="reply_timeout"):
+        await wsnb.exchange(echo_server, ["a"], replies=2, reply_timeout=1)

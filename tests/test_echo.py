@@ -59,11 +59,12 @@ async def test_many_messages_come_back_in_order(echo_server):
     assert await wsnb.exchange(echo_server, messages) == messages
 
 
-async def test_echo_with_prefix_text_and_bytes():
-    """echo_with_prefix marks replies: str prefix for text, UTF-8 prefix for bytes."""
+async def test_echo_with_prefix_marks_text_and_leaves_binary_alone():
+    """echo_with_prefix prefixes text; binary comes back byte for byte, as bytes."""
     server = await wsnb.serve(wsnb.echo_with_prefix("Écho: "))
-    replies = await wsnb.exchange(server, ["hi", b"\x00"])
-    assert replies == ["Écho: hi", "Écho: ".encode() + b"\x00"]
+    replies = await wsnb.exchange(server, ["hi", b"\x00\xff", "", b""])
+    assert replies == ["Écho: hi", b"\x00\xff", "Écho: ", b""]
+    assert [type(r) for r in replies] == [str, bytes, str, bytes]
 
 
 async def test_echo_with_prefix_default_prefix():

@@ -12,10 +12,11 @@ import asyncio
 import contextlib
 import ipaddress
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as _ws_connect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection as SyncClientConnection
@@ -23,6 +24,7 @@ from websockets.sync.client import connect as _ws_connect_sync
 from websockets.typing import Data
 
 from .errors import SameLoopError, WsnbError
+from .json_messages import decode_json, encode_json
 from .registry import running_servers
 from .server import Server
 from .typing import Target
@@ -116,32 +118,73 @@ def _collecting(received: list[Data], expected: int, timeout: float) -> Iterator
 
 async def exchange(
     target: Target,
-    messages: list[Data],
+    messages: list[Any],
     *,
     replies: int | None = None,
     timeout: float = 5.0,
+    reply_timeout: float | None = None,
+    json: bool = False,
     **options: Any,
-) -> list[Data]:
+) -> list[Any]:
     """Connect, send ``messages`` in order, collect the replies, and close.
 
     Waits for ``replies`` messages (by default one per message sent) for at
     most ``timeout`` seconds in all, then raises :class:`ExchangeTimeout`,
     which carries what did arrive. Keywords go to :func:`connect`.
 
+    ``json=True`` sends each message as JSON text and decodes each reply
+    (:class:`NotJSONError` for one that is not JSON). ``reply_timeout`` goes
+    one message at a time, as a request/response probe does: send one, wait
+    at most ``reply_timeout`` seconds for its reply, then send the next; a
+    reply that does not come ends the exchange, and the replies that did
+    arrive are returned (fewer than ``messages``: check the length).
+
     Example::
 
         await wsnb.exchange(server, ["a", "b"])   # ['a', 'b'] from an echo server
+        await wsnb.exchange(server, [{"n": 1}], json=True, reply_timeout=1)   # [{'n': 1}]
     """
+    if reply_timeout is not None and replies is not None:
+        raise TypeError("reply_timeout waits for one reply per message: leave out replies=")
+    encode = encode_json if json else _unchanged
+    decode = decode_json if json else _unchanged
     expected = len(messages) if replies is None else replies
-    received: list[Data] = []
+    received: list[Any] = []
     async with connect(target, **options) as ws:
+        if reply_timeout is not None:
+            with _collecting(received, expected, timeout):
+                await _one_at_a_time(ws, messages, received, reply_timeout, encode, decode)
+            return received
         for message in messages:
-            await ws.send(message)
+            await ws.send(encode(message))
         with _collecting(received, expected, timeout):
             async with asyncio.timeout(timeout):
                 while len(received) < expected:
-                    received.append(await ws.recv())
+                    received.append(decode(await ws.recv()))
     return received
+
+
+def _unchanged(message: Any) -> Any:
+    return message
+
+
+async def _one_at_a_time(
+    ws: ClientConnection,
+    messages: list[Any],
+    received: list[Any],
+    reply_timeout: float,
+    encode: Callable[[Any], Any],
+    decode: Callable[[Any], Any],
+) -> None:
+    """Send each message once the previous one's reply came; stop at a reply that does not."""
+    for message in messages:
+        await ws.send(encode(message))
+        try:
+            async with asyncio.timeout(reply_timeout):
+                raw = await ws.recv()
+        except TimeoutError:
+            return
+        received.append(decode(raw))
 
 
 def _server_on_this_loop(url: str) -> Server | None:

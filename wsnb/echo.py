@@ -27,24 +27,21 @@ async def echo(ws: ServerConnection) -> None:
 
 
 def echo_with_prefix(prefix: str = "Echo: ") -> Handler:
-    """Make an echo handler that puts ``prefix`` before every message.
+    """Make an echo handler that puts ``prefix`` before every text message.
 
-    Useful for teaching: the reply is visibly the server's. Text gets the
-    prefix as text, binary messages get it encoded as UTF-8.
+    Useful for teaching: the reply is visibly the server's. Binary messages
+    come back unchanged, byte for byte (a prefix would corrupt an image or a
+    frame of another protocol), as the usual ``echo_handler`` does.
 
     Example::
 
         server = await wsnb.serve(wsnb.echo_with_prefix("Echo: "))
-        await wsnb.exchange(server, ["hi"])   # ['Echo: hi']
+        await wsnb.exchange(server, ["hi", b"\\x01"])   # ['Echo: hi', b'\\x01']
     """
-    prefix_bytes = prefix.encode()
 
     @ends_quietly
     async def echo_with_prefix(ws: ServerConnection) -> None:
         async for message in ws:
-            if isinstance(message, str):
-                await ws.send(prefix + message)
-            else:
-                await ws.send(prefix_bytes + message)
+            await ws.send(prefix + message if isinstance(message, str) else message)
 
     return echo_with_prefix
