@@ -209,13 +209,76 @@ def said(messages: list[dict[str, Any]]) -> list[tuple[str, Any]]:
     return [(m["data"]["from"], m["data"]["body"]) for m in messages]
 
 
-def presence(room: str, event: str, name: str, members: list[str], **extra: Any) -> dict[str, Any]:
-    """The presence event docs/protocol.md describes (``extra``: say, ``was`` for a rename)."""
+def presence(
+    room: str,
+    count: int,
+    joined: Iterable[tuple[int, str]] = (),
+    left: Iterable[tuple[int, str]] = (),
+    renamed: Iterable[tuple[int, str, str]] = (),
+) -> dict[str, Any]:
+    """The presence event docs/protocol.md describes; members as ``(id, name)``, renames as
+    ``(id, name, was)``."""
     return {
         "type": "presence",
         "room": room,
-        "data": {"event": event, "name": name, **extra, "members": members},
+        "data": {
+            "count": count,
+            "joined": [{"id": i, "name": n} for i, n in joined],
+            "left": [{"id": i, "name": n} for i, n in left],
+            "renamed": [{"id": i, "name": n, "was": w} for i, n, w in renamed],
+        },
     }
+
+
+def member_map(members: Iterable[dict[str, Any]]) -> dict[int, str]:
+    """A member list (a join reply's or a ``members`` page) as ``{id: name}``."""
+    return {m["id"]: m["name"] for m in members}
+
+
+def apply_presence(members: dict[int, str], event: dict[str, Any]) -> dict[int, str]:
+    """Apply a presence event to ``{id: name}`` as docs/protocol.md tells clients to."""
+    for change in event["data"]["joined"] + event["data"]["renamed"]:
+        members[change["id"]] = change["name"]
+    for change in event["data"]["left"]:
+        members.pop(change["id"], None)
+    return members
+
+
+async def presence_until(
+    client: wsnb.RoomsClient,
+    room: str,
+    members: dict[int, str],
+    expected: dict[int, str],
+    *,
+    you: int | None = None,
+) -> list[dict[str, Any]]:
+    """Read ``room``'s presence events into ``members`` until it is ``expected``; return the
+    events (anything else arriving meanwhile fails the test).
+
+    ``you``: the client's member id from a join it just made, whose event is still to come
+    even when its first page already held everyone (docs/protocol.md, "Presence").
+    """
+    got: list[dict[str, Any]] = []
+
+    def told_of_you() -> bool:
+        return you is None or any(you in member_map(e["data"]["joined"]) for e in got)
+
+    while members != expected or not told_of_you():
+        event = await client.next_event(timeout=TIMEOUT)
+        assert (event["type"], event["room"]) == ("presence", room), event
+        got.append(event)
+        apply_presence(members, event)
+    if got:  # the count after the last change is the room's
+        assert got[-1]["data"]["count"] == len(expected), got[-1]
+    return got
+
+
+async def joined_until(
+    client: wsnb.RoomsClient, reply: dict[str, Any], expected: dict[int, str]
+) -> list[dict[str, Any]]:
+    """:func:`presence_until` from a join ``reply``: its first page, and its own join."""
+    members = member_map(reply["members"])
+    return await presence_until(client, reply["room"], members, expected, you=reply["you"])
 
 
 async def events(client: wsnb.RoomsClient, count: int) -> list[dict[str, Any]]:

@@ -1,7 +1,14 @@
 """wsnb.Rooms and wsnb.RoomsClient over real sockets (docs/protocol.md end to end).
 
 Bad input over the wire (one row per documented error, oversized and
-un-encodable messages): test_rooms_bad_input.py.
+un-encodable messages): test_rooms_bad_input.py; presence batching and slow
+members: test_rooms_presence.py; the hostile cases of issue 10 (sizes,
+budgets, rooms): test_rooms_budget.py.
+
+Presence comes in ticks (50 ms): where a test cares only about who is there,
+it reads presence events until its member map is the expected one
+(``presence_until``); where it asserts each event, the server sends them at
+once (``RoomLimits(presence_interval=0)``).
 
 Waits are conditions (wait_until, next_event(timeout=...)), never sleeps. To
 check that a client got nothing it should not have, a request round-trip is
@@ -19,14 +26,19 @@ from helpers import (
     TIMEOUT,
     assert_no_events,
     events,
+    joined_until,
+    member_map,
     messages,
     presence,
+    presence_until,
     said,
-    stalled_client,
     wait_until,
 )
 
 import wsnb
+from wsnb.core import RoomLimits
+
+AT_ONCE = RoomLimits(presence_interval=0)
 
 # Chat between several clients
 
@@ -36,17 +48,16 @@ async def test_three_clients_two_rooms(rooms_server, open_client):
     rooms, server = rooms_server
     ada, bob, carol = [await open_client(server, n) for n in ("ada", "bob", "carol")]
     lobby = await ada.join("lobby")
-    assert (lobby["room"], lobby["seq"], lobby["members"], lobby["history"]) == (
-        "lobby",
-        0,
-        ["ada"],
-        [],
-    )
-    assert (await bob.join("lobby"))["members"] == ["ada", "bob"]
+    assert (lobby["room"], lobby["seq"], lobby["history"], lobby["protocol"]) == ("lobby", 0, [], 2)
+    assert (lobby["count"], lobby["you"], lobby["members"]) == (1, 1, [{"id": 1, "name": "ada"}])
+    bob_lobby = await bob.join("lobby")
+    assert (bob_lobby["you"], member_map(bob_lobby["members"])) == (2, {1: "ada", 2: "bob"})
+    await joined_until(bob, bob_lobby, {1: "ada", 2: "bob"})
     dev = await bob.join("dev")
-    await carol.join("dev")
-    assert await events(ada, 1) == [presence("lobby", "join", "bob", ["ada", "bob"])]
-    assert await events(bob, 1) == [presence("dev", "join", "carol", ["bob", "carol"])]
+    carol_dev = await carol.join("dev")
+    await joined_until(ada, lobby, {1: "ada", 2: "bob"})
+    await joined_until(carol, carol_dev, {1: "bob", 2: "carol"})
+    await joined_until(bob, dev, {1: "bob", 2: "carol"})
 
     assert await ada.publish("lobby", "hi bob") == 1
     assert await carol.publish("dev", "hi bob") == 1
@@ -81,35 +92,40 @@ async def test_newcomer_receives_the_history(rooms_server, open_client):
     """A late joiner's reply holds the recent messages exactly as members received them."""
     rooms, server = rooms_server
     ada = await open_client(server, "ada")
-    await ada.join("lobby")
+    members = member_map((await ada.join("lobby"))["members"])
+    await presence_until(ada, "lobby", members, {1: "ada"}, you=1)
     for body in ("one", "two", "three"):
         await ada.publish("lobby", body)
-    seen = await events(ada, 3)
+    seen = await messages(ada, 3)
     dave = await open_client(server, "dave")
     reply = await dave.join("lobby")
     assert reply["history"] == seen
-    assert (reply["seq"], reply["members"]) == (3, ["ada", "dave"])
+    assert (reply["seq"], member_map(reply["members"])) == (3, {1: "ada", 2: "dave"})
     erin = await open_client(server, "erin")
     assert (await erin.join("lobby", history=2))["history"] == seen[1:]
     assert await dave.history("lobby", since=1) == seen[1:]
-    assert await events(ada, 2) == [
-        presence("lobby", "join", "dave", ["ada", "dave"]),
-        presence("lobby", "join", "erin", ["ada", "dave", "erin"]),
-    ]
+    await presence_until(ada, "lobby", members, {1: "ada", 2: "dave", 3: "erin"})
 
 
-async def test_presence_join_rename_leave(rooms_server, open_client):
-    """The others see join, rename (with was) and leave; a leaver gets no more messages."""
-    rooms, server = rooms_server
+async def test_presence_join_rename_leave(open_client):
+    """Everyone in the room sees join, rename (with was) and leave, by member id; a leaver
+    gets no more messages, and is not told of its own leave."""
+    rooms = wsnb.Rooms(limits=AT_ONCE)
+    server = await wsnb.serve(rooms)
     ada, bob = await open_client(server, "ada"), await open_client(server, "bob")
     await ada.join("lobby")
     await bob.join("lobby")
-    assert await bob.request("hello", name="robert") == {"name": "robert"}
+    assert await bob.request("hello", name="robert") == {"name": "robert", "protocol": 2}
     assert await bob.leave("lobby") == {"room": "lobby"}
-    assert await events(ada, 3) == [
-        presence("lobby", "join", "bob", ["ada", "bob"]),
-        presence("lobby", "rename", "robert", ["ada", "robert"], was="bob"),
-        presence("lobby", "leave", "robert", ["ada"]),
+    assert await events(ada, 4) == [
+        presence("lobby", 1, joined=[(1, "ada")]),
+        presence("lobby", 2, joined=[(2, "bob")]),
+        presence("lobby", 2, renamed=[(2, "robert", "bob")]),
+        presence("lobby", 1, left=[(2, "robert")]),
+    ]
+    assert await events(bob, 2) == [
+        presence("lobby", 2, joined=[(2, "bob")]),
+        presence("lobby", 2, renamed=[(2, "robert", "bob")]),
     ]
     assert rooms.members("lobby") == ["ada"]
     await ada.publish("lobby", "bob is gone")
@@ -127,18 +143,18 @@ async def test_disconnect_produces_presence_leave(rooms_server, open_client, how
     rooms, server = rooms_server
     ada, bob = await open_client(server, "ada"), await open_client(server, "bob")
     carol = await wsnb.RoomsClient.connect(server, name="carol")
-    await ada.join("lobby")
-    await bob.join("dev")
+    lobby = await ada.join("lobby")
+    dev = await bob.join("dev")
     await carol.join("lobby")
     await carol.join("dev")
-    assert await events(ada, 1) == [presence("lobby", "join", "carol", ["ada", "carol"])]
-    assert await events(bob, 1) == [presence("dev", "join", "carol", ["bob", "carol"])]
+    await joined_until(ada, lobby, {1: "ada", 2: "carol"})
+    await joined_until(bob, dev, {1: "bob", 2: "carol"})
     if how == "close":
         await carol.close()
     else:
         carol.connection.transport.abort()
-    assert await events(ada, 1) == [presence("lobby", "leave", "carol", ["ada"])]
-    assert await events(bob, 1) == [presence("dev", "leave", "carol", ["bob"])]
+    assert await events(ada, 1) == [presence("lobby", 1, left=[(2, "carol")])]
+    assert await events(bob, 1) == [presence("dev", 1, left=[(2, "carol")])]
     assert rooms.members("lobby") == ["ada"] and rooms.members("dev") == ["bob"]
     await wait_until(lambda: rooms.hub.count == 2)
     if how == "abort":
@@ -179,8 +195,7 @@ async def test_replies_are_matched_while_events_pile_up(rooms_server, open_clien
     rooms, server = rooms_server
     ada, bob = await open_client(server, "ada"), await open_client(server, "bob")
     await ada.join("lobby")
-    await bob.join("lobby")
-    await events(ada, 1)  # bob's join
+    await joined_until(bob, await bob.join("lobby"), {1: "ada", 2: "bob"})
     for i in range(300):
         rooms.publish("lobby", i)
     await wait_until(lambda: bob.pending_events >= 300)
@@ -188,21 +203,45 @@ async def test_replies_are_matched_while_events_pile_up(rooms_server, open_clien
     # Several requests in flight at once, while ada keeps publishing.
     results = await asyncio.gather(
         bob.history("lobby", since=290),
-        bob.request("history", "lobby", since=0, limit=5),
+        bob.request("history", "lobby", limit=5),
         bob.rooms(),
         ada.publish("lobby", "more"),
-        bob.members("lobby"),
-        ada.publish("lobby", "x"),
+        bob.member_list("lobby"),
+        ada.publish("lobby", "x", reply=False),
+        bob.request("history", "lobby", since=0, limit=5),
     )
     assert [m["data"]["body"] for m in results[0]] == list(range(290, 300))
     assert [m["seq"] for m in results[1]["messages"]] == [296, 297, 298, 299, 300]
-    assert results[2] == [{"room": "lobby", "members": 2, "seq": results[2][0]["seq"]}]
-    assert sorted([results[3], results[5]]) == [301, 302]
-    assert results[4] == ["ada", "bob"]
+    assert results[2] == [{"room": "lobby", "count": 2, "seq": results[2][0]["seq"]}]
+    assert results[3] in (301, 302) and results[5] is None
+    assert results[4] == [{"id": 1, "name": "ada"}, {"id": 2, "name": "bob"}]
+    assert ([m["seq"] for m in results[6]["messages"]], results[6]["more"]) == (
+        [1, 2, 3, 4, 5],
+        True,
+    )
     got = await messages(bob, 302)
     assert [m["seq"] for m in got] == list(range(1, 303))
     assert [m["data"]["body"] for m in got[:300]] == list(range(300))
     await assert_no_events(bob)
+
+
+async def test_publish_without_a_reply(rooms_server, open_client):
+    """reply=False: no reply, the sender still gets its message; errors still come back."""
+    rooms, server = rooms_server
+    ada = await open_client(server, "ada")
+    await joined_until(ada, await ada.join("lobby"), {1: "ada"})
+    assert await ada.publish("lobby", "fire and forget", reply=False) is None
+    assert said(await events(ada, 1)) == [("ada", "fire and forget")]
+    await ada.publish("nowhere", "lost", reply=False)
+    error = await ada.next_event(timeout=TIMEOUT)
+    assert (error["type"], error["code"], error["re"]) == ("error", "unknown_room", "publish")
+    await ada.connection.send(
+        '{"type": "publish", "id": 5, "room": "lobby", "data": {"body": 1, "reply": "no"}}'
+    )
+    error = await ada.next_event(timeout=TIMEOUT)
+    assert (error["code"], error["path"], error["id"]) == ("wrong_type", "data.reply", 5)
+    assert rooms.core.room("lobby").history.last_seq == 1
+    await assert_no_events(ada)
 
 
 async def test_request_error_has_code_and_path(rooms_server, open_client):
@@ -219,7 +258,11 @@ async def test_request_error_has_code_and_path(rooms_server, open_client):
     with pytest.raises(wsnb.RequestError) as info:
         await ada.request("hello", name="x" * 33)
     assert (info.value.code, info.value.path) == ("too_long", "data.name")
-    assert (await ada.join("lobby"))["members"] == ["ada"]  # still usable
+    joined = await ada.join("lobby")  # still usable
+    assert joined["members"] == [{"id": 1, "name": "ada"}]
+    assert await joined_until(ada, joined, {1: "ada"}) == [
+        presence("lobby", 1, joined=[(1, "ada")])
+    ]
     await assert_no_events(ada)  # error replies are not events
 
 
@@ -267,9 +310,10 @@ async def test_server_side_publish_and_queries(rooms_server, open_client):
     """Rooms.publish reaches the members with from='server'; names/members/history."""
     rooms, server = rooms_server
     ada, bob = await open_client(server, "ada"), await open_client(server, "bob")
-    await ada.join("lobby")
-    await bob.join("lobby")
-    await events(ada, 1)
+    lobby = await ada.join("lobby")
+    joined = await bob.join("lobby")
+    await joined_until(ada, lobby, {1: "ada", 2: "bob"})
+    await joined_until(bob, joined, {1: "ada", 2: "bob"})
     assert rooms.publish("lobby", "from the server") == 1
     assert rooms.publish("lobby", {"n": 2}, sender="bot") == 2
     assert rooms.publish("news", "nobody listens") == 1  # a new room
@@ -282,8 +326,8 @@ async def test_server_side_publish_and_queries(rooms_server, open_client):
     assert rooms.history("lobby", since=1) == got[1:]
     assert await ada.history("lobby") == got
     assert await ada.rooms() == [
-        {"room": "lobby", "members": 2, "seq": 2},
-        {"room": "news", "members": 0, "seq": 1},
+        {"room": "lobby", "count": 2, "seq": 2},
+        {"room": "news", "count": 0, "seq": 1},
     ]
     assert "2 rooms, 2 connections" in repr(rooms)
     await assert_no_events(ada)
@@ -296,7 +340,7 @@ async def test_fixed_rooms_over_the_wire(open_client):
     with pytest.raises(wsnb.RequestError) as info:
         await ada.join("random")
     assert (info.value.code, info.value.path) == ("unknown_room", "room")
-    assert (await ada.join("help"))["members"] == ["ada"]
+    assert (await ada.join("help"))["members"] == [{"id": 1, "name": "ada"}]
     assert rooms.names() == ["lobby", "help"]
 
 
@@ -326,50 +370,3 @@ async def test_room_view_escapes_html(rooms_server, open_client):
     assert "<i>" not in rooms._repr_html_()
     with pytest.raises(KeyError):
         rooms.room("nowhere")
-
-
-# The slow-client policy applies to rooms
-
-
-async def test_stalled_member_is_closed_once_and_the_others_get_everything(open_client):
-    """A member that stops reading is closed once past max_buffered; the others miss nothing."""
-    limit = 64 * 1024
-    rooms = wsnb.Rooms(max_buffered=limit)
-    server = await wsnb.serve(rooms)
-    ada, bob = await open_client(server, "ada"), await open_client(server, "bob")
-    await ada.join("lobby")
-    await bob.join("lobby")
-    join = json.dumps({"type": "join", "id": 1, "room": "lobby"})
-    async with stalled_client(server.port, send=[join]) as sock:
-        await wait_until(lambda: len(rooms.members("lobby")) == 3)
-        port = sock.getsockname()[1]
-        (stalled,) = [c for c in rooms.hub.clients if c.connection.remote_address[1] == port]
-        guest = rooms.members("lobby")[2]
-        filler = "." * 1000
-        sent = 0
-        while rooms.hub.slow_closed == 0 and sent < 30_000:
-            rooms.publish("lobby", f"{sent:06d}{filler}")
-            sent += 1
-            if sent % 50 == 0:
-                await asyncio.sleep(0)
-        assert rooms.hub.slow_closed == 1, "the stalled member never passed the bound"
-        assert stalled.closing and stalled.dropped > 0
-        total = sent + 200
-        for i in range(sent, total):  # the room goes on; the stalled member is not closed again
-            rooms.publish("lobby", f"{i:06d}{filler}")
-            if i % 50 == 0:
-                await asyncio.sleep(0)
-        assert rooms.hub.slow_closed == 1
-        assert stalled.sent + stalled.dropped == 1 + total  # its join reply, then the messages
-        for client in (ada, bob):
-            got = await messages(client, total)
-            assert [m["seq"] for m in got] == list(range(1, total + 1))
-            assert [m["data"]["body"][:6] for m in got] == [f"{i:06d}" for i in range(total)]
-        healthy = [c for c in rooms.hub.clients if c is not stalled]
-        assert [c.dropped for c in healthy] == [0, 0]
-    # Once its socket is gone it leaves the room, and the others are told.
-    await wait_until(lambda: rooms.members("lobby") == ["ada", "bob"])
-    assert await events(ada, 1) == [presence("lobby", "leave", guest, ["ada", "bob"])]
-    assert await events(bob, 1) == [presence("lobby", "leave", guest, ["ada", "bob"])]
-    assert rooms.publish("lobby", "still here") == total + 1
-    assert said(await messages(ada, 1)) == [("server", "still here")]

@@ -182,3 +182,43 @@ def test_rooms_core_receive_never_raises_and_emits_wire_json(raw, at_once):
     for room, delay in core.take_due():
         assert delay > 0
         _assert_wire(core.flush_presence(room))
+
+
+printable = st.text(
+    st.characters(blacklist_categories=["Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"]), min_size=1
+).filter(lambda s: s.strip() and s.isprintable())
+finite_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    finite_json, printable.filter(lambda s: len(s) <= 32), printable.filter(lambda s: len(s) <= 64)
+)
+def test_a_message_event_is_exactly_the_json_of_the_event(body, name, room):
+    """The message event is written by hand around the body (a hot path): for any body,
+    name and room it must be the very JSON that encoding the event would give."""
+    from wsnb.core.envelope import encode_json
+
+    core: RoomsCore[str] = RoomsCore(clock=lambda: 1795494545.25, epoch_factory=lambda: "e1")
+    core.connect("ada", name=name)
+    core.receive("ada", json.dumps({"type": "join", "room": room}))
+    out = core.receive("ada", json.dumps({"type": "publish", "room": room, "data": {"body": body}}))
+    event = {
+        "type": "message",
+        "room": room,
+        "epoch": "e1",
+        "seq": 1,
+        "data": {"from": name, "body": body, "time": 1795494545.25},
+    }
+    assert out[1].text == encode_json(event)
+    assert out[0].message == {"type": "reply", "re": "publish", "data": {"room": room, "seq": 1}}

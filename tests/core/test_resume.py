@@ -30,18 +30,23 @@ def msg(seq: int, epoch: str = "e1", room: str = ROOM) -> dict[str, Any]:
 
 
 def join_reply(epoch: str, seq: int, history: list[int] = (), **extra: Any) -> dict[str, Any]:
+    """A join reply as protocol version 2 shapes it."""
     return {
         "room": ROOM,
+        "protocol": 2,
         "epoch": epoch,
         "seq": seq,
-        "members": ["sub"],
+        "count": 1,
+        "you": 1,
+        "members": [{"id": 1, "name": "sub"}],
         "history": [msg(s, epoch) for s in history],
         **extra,
     }
 
 
-def history_reply(epoch: str, seq: int, messages: list[int]) -> dict[str, Any]:
-    return {"room": ROOM, "epoch": epoch, "seq": seq, "messages": [msg(s, epoch) for s in messages]}
+def history_reply(epoch: str, seq: int, messages: list[int], **extra: Any) -> dict[str, Any]:
+    messages_ = [msg(s, epoch) for s in messages]
+    return {"room": ROOM, "epoch": epoch, "seq": seq, "messages": messages_, **extra}
 
 
 def seqs(step: CursorStep) -> list[int]:
@@ -196,6 +201,20 @@ def test_resume_recovered_delivers_exactly_the_gap():
     assert step.lost is None and step.fetch_since is None
     assert seqs(step) == [6, 7, 8, 9]
     assert cursor.since == {"epoch": "e1", "seq": 9}
+
+
+def test_resume_recovered_with_more_pages_through_the_rest():
+    """A gap too big for one join reply ("more": true): deliver its first part, then fetch
+    ``since`` the last delivered until a page says more is false."""
+    cursor = joined(seq=5)
+    step = cursor.on_join(join_reply("e1", 12, history=[6, 7], recovered=True, more=True))
+    assert seqs(step) == [6, 7] and step.fetch_since == 7 and step.lost is None
+    assert cursor.on_live(msg(13)) == CursorStep()  # held while the pages come
+    step = cursor.on_history(history_reply("e1", 13, [8, 9, 10], more=True))
+    assert seqs(step) == [8, 9, 10] and step.fetch_since == 10
+    step = cursor.on_history(history_reply("e1", 13, [11, 12, 13], more=False))
+    assert seqs(step) == [11, 12, 13] and step.fetch_since is None
+    assert cursor.since == {"epoch": "e1", "seq": 13}
 
 
 def test_resume_recovered_with_nothing_missed_delivers_nothing():
