@@ -46,6 +46,16 @@ def test_renames_in_a_row_are_one_rename_from_the_first_name_to_the_last():
     assert batch.data(count=1) == presence_data(1, renamed=[{"id": 1, "name": "c", "was": "a"}])
 
 
+def test_a_rename_back_to_the_first_name_is_no_change():
+    """a -> b -> a in one tick, or hello with the name one has: nothing to tell."""
+    batch = PresenceBatch()
+    batch.rename(1, "b", was="a")
+    batch.rename(1, "a", was="b")
+    batch.rename(2, "c", was="c")
+    assert len(batch) == 0
+    assert batch.data(count=2)["renamed"] == []
+
+
 def test_a_rename_then_a_leave_is_the_leave():
     batch = PresenceBatch()
     batch.rename(1, "b", was="a")

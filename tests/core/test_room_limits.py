@@ -241,12 +241,6 @@ def test_a_full_server_forgets_its_longest_empty_room_or_refuses_server_full():
     assert chat.core.names() == ["b", "d", "a"]
 
 
-@pytest.mark.xfail(
-    reason="a room created by the server's own publish (Rooms.publish) was never 'emptied' "
-    "(RoomDirectory only learns of empty rooms when a last member leaves), so it can never "
-    "make way: server_full 'none of them empty' while both rooms are empty",
-    strict=True,
-)
 def test_a_room_the_server_published_in_and_nobody_joined_is_empty_and_makes_way():
     """docs, Limits: past max_rooms "the longest-empty room is forgotten; if none is empty,
     server_full". A room nobody ever joined is empty."""

@@ -185,12 +185,6 @@ def test_join_history_default_follows_limits():
     assert body_seqs(chat.ok("ada", "join", "lobby")["history"]) == [4, 5]
 
 
-@pytest.mark.xfail(
-    reason="join's data.history is capped at history_size, so asking for the default (20) "
-    "explicitly is invalid_value with RoomLimits(history_size=5); docs: 'how many recent "
-    "messages (default 20)', capped like a page at max_page",
-    strict=True,
-)
 def test_join_history_asked_for_explicitly_is_as_the_default():
     chat = Chat(RoomLimits(history_size=5))
     chat.connect("ada")

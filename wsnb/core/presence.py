@@ -67,6 +67,9 @@ class PresenceBatch:
 
     def rename(self, member_id: int, name: str, was: str) -> None:
         event, _, first_was = self._changes.get(member_id, ("rename", "", was))
+        if event == "rename" and name == first_was:  # back where it started: no change
+            self._changes.pop(member_id, None)
+            return
         self._changes[member_id] = (event, name, first_was if event == "rename" else None)
 
     def data(self, count: int) -> dict[str, Any]:

@@ -187,6 +187,7 @@ class RoomsCore(RoomReads[K]):
             if self.rooms_are_fixed or not self._rooms.make_place():
                 raise KeyError(f"there is no room {room!r}, and none can be created")
             target = self._rooms.create(room)
+            self._rooms.emptied(target)  # nobody is in it: it can make way
         text = self._message_text(target, sender, body)
         if text_bytes(text) > self.limits.max_event_bytes:
             raise ValueError(f"the message would be over {self.limits.max_event_bytes} bytes")
@@ -212,7 +213,7 @@ class RoomsCore(RoomReads[K]):
         limits = self.limits
         room_name = check_text(envelope, envelope.room, "room", limits.max_room_name_length)
         room = self._rooms.get(room_name)
-        history_size = check_int(envelope, "data.history", 0, limits.history_size)
+        history_size = check_int(envelope, "data.history", 0, limits.max_page)
         since = envelope.data.get("since")
         resume = None if since is None else self._since(envelope, since)
         if room is None or key not in room.members:
