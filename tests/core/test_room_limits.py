@@ -274,3 +274,13 @@ def test_the_history_budget_forgets_the_servers_oldest_messages_first():
     assert histories[0].first_seq > 1 and histories[0].last_seq == 20
     data = chat.ok("ada", "join", "a", since={"epoch": "ep1", "seq": 0})
     assert (data["recovered"], data["reason"]) == (False, "gap_too_old")
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [({"members_page": 301}, "members_page"), ({"max_frame_bytes": 64 * 1024}, "max_frame_bytes")],
+)
+def test_limits_that_would_break_the_frame_promise_are_refused(options, words):
+    """A join reply holds a member page and at least one message: both must fit one frame."""
+    with pytest.raises(ValueError, match=words):
+        RoomLimits(**options)

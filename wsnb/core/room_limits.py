@@ -56,6 +56,14 @@ class RoomLimits:
     longer in rooms over 10,000 x this many members (docs/protocol.md)."""
     presence_max_interval: float = 1.0
 
+    def __post_init__(self) -> None:
+        # A member entry is at most ~160 bytes (32 characters of up to 4 bytes, and
+        # its JSON): 300 of them stay within the 64 KiB a join reply keeps for itself.
+        if not 1 <= self.members_page <= 300:
+            raise ValueError("members_page must be from 1 to 300 (a join reply must fit)")
+        if self.max_frame_bytes < 128 * 1024:
+            raise ValueError("max_frame_bytes must be at least 128 KiB")
+
     @property
     def max_event_bytes(self) -> int:
         """The largest ``message`` event: the frame limit less 64 KiB for a reply's own
