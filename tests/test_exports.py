@@ -30,6 +30,7 @@ PUBLIC = {
     "Router",
     "SameLoopError",
     "Server",
+    "Stream",
     "Subscriber",
     "SubscriberStats",
     "ThreadedServer",
@@ -63,6 +64,7 @@ PUBLIC = {
     "serve",
     "serve_in_thread",
     "stop_all",
+    "stream",
     "subscribe",
     "token_checker",
 }

@@ -31,6 +31,7 @@ from .rooms import Rooms, RoomView
 from .rooms_client import RequestError, RoomsClient
 from .routing import Router
 from .server import Server, ends_quietly, serve
+from .stream_client import Stream, stream
 from .subscriber import OfflineBufferFull, Subscriber, SubscriberStats, subscribe
 from .threaded import ThreadedServer, serve_in_thread
 from .tls import LocalTLS, localhost_tls
@@ -57,6 +58,7 @@ __all__ = [
     "Router",
     "SameLoopError",
     "Server",
+    "Stream",
     "Subscriber",
     "SubscriberStats",
     "ThreadedServer",
@@ -90,6 +92,7 @@ __all__ = [
     "serve",
     "serve_in_thread",
     "stop_all",
+    "stream",
     "subscribe",
     "token_checker",
 ]
