@@ -18,6 +18,7 @@ PUBLIC = {
     "Handler",
     "Hub",
     "HubClient",
+    "JsonProtocol",
     "LocalTLS",
     "NotJSONError",
     "OfflineBufferFull",

@@ -25,6 +25,7 @@ from .errors import NotJSONError, PortInUseError, SameLoopError, WsnbError
 from .handshake import chain, require_subprotocol
 from .hub import Hub, HubClient
 from .json_messages import decode_json, encode_json, recv_json, send_json
+from .json_protocol import JsonProtocol
 from .limits import max_connections, rate_limited
 from .registry import running_servers, stop_all
 from .rooms import Rooms, RoomView
@@ -46,6 +47,7 @@ __all__ = [
     "Handler",
     "Hub",
     "HubClient",
+    "JsonProtocol",
     "LocalTLS",
     "NotJSONError",
     "OfflineBufferFull",
