@@ -10,12 +10,14 @@ tick (``RoomLimits.presence_interval``). The wire protocol is docs/protocol.md.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Data
 
 from .core.rooms import Outgoing, RoomLimits, RoomsCore
 from .display import html_card, html_table
@@ -23,6 +25,10 @@ from .hub import DEFAULT_MAX_BUFFERED, Hub, SlowClientPolicy
 from .json_messages import encode_json
 
 __all__ = ["Rooms", "RoomView"]
+
+#: How a member that does not speak docs/protocol.md gets room traffic (wsnb.ChatRoom):
+#: an event, decoded, in; what to send that member out (none, one, or several messages).
+Formatter = Callable[[dict[str, Any]], list[Data]]
 
 
 def _body_text(body: Any) -> str:
@@ -117,8 +123,10 @@ class Rooms:
             await ada.publish("lobby", "hello")
         rooms.room("lobby")          # members and last messages, in a cell
 
-    ``limits`` sets history size and name lengths (:class:`wsnb.RoomLimits`);
+    ``history_size`` is how many messages a room keeps (1000), the one limit
+    most people change; ``limits`` sets them all (:class:`wsnb.RoomLimits`).
     ``max_buffered`` and ``slow_clients`` are the hub's slow-client policy.
+    Your own handler can put its connections in rooms too: :class:`wsnb.ChatRoom`.
     """
 
     def __init__(
@@ -126,10 +134,16 @@ class Rooms:
         *,
         rooms: Iterable[str] | None = None,
         limits: RoomLimits | None = None,
+        history_size: int | None = None,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         slow_clients: SlowClientPolicy = "close",
     ) -> None:
-        self.core: RoomsCore[Connection] = RoomsCore(limits or RoomLimits(), rooms=rooms)
+        limits = limits or RoomLimits()
+        if history_size is not None:
+            joins = min(limits.join_history, history_size)
+            limits = dataclasses.replace(limits, history_size=history_size, join_history=joins)
+        self.core: RoomsCore[Connection] = RoomsCore(limits, rooms=rooms)
+        self._formats: dict[Connection, Formatter] = {}  # members of your own handler
         self.hub = Hub(
             max_buffered=max_buffered,
             slow_clients=slow_clients,
@@ -157,15 +171,30 @@ class Rooms:
     def _send(self, outgoing: list[Outgoing[Connection]]) -> None:
         broadcast = self.hub.broadcast
         for out in outgoing:
-            broadcast(out.text, to=out.to)
+            if self._formats:
+                self._fan_out_formatted(out)
+            else:
+                broadcast(out.text, to=out.to)
         if self.core.presence_due:
             loop = asyncio.get_running_loop()
             for room, delay in self.core.take_due():
                 loop.call_later(delay, self._flush_presence, room)
 
     def _flush_presence(self, room: str) -> None:
-        for out in self.core.flush_presence(room):
-            self.hub.broadcast(out.text, to=out.to)
+        self._send(self.core.flush_presence(room))
+
+    def _fan_out_formatted(self, out: Outgoing[Connection]) -> None:
+        """``out`` as it is to protocol clients; through its formatter to each other member."""
+        formats = self._formats
+        self.hub.broadcast(out.text, to=[c for c in out.to if c not in formats])
+        made: dict[Formatter, list[Data]] = {}  # each formatter runs once per message
+        for connection in out.to:
+            format_ = formats.get(connection)
+            if format_ is not None:
+                if format_ not in made:
+                    made[format_] = format_(out.message)
+                for data in made[format_]:
+                    self.hub.broadcast(data, to=(connection,))
 
     def publish(self, room: str, body: Any, sender: str = "server") -> int:
         """Publish ``body`` in ``room`` from the server side; return its sequence number.
