@@ -14,6 +14,7 @@ import wsnb.core
 
 PUBLIC = {
     "BrowserChat",
+    "ChatRoom",
     "ExchangeTimeout",
     "Handler",
     "Hub",

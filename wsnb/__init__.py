@@ -18,6 +18,7 @@ from .auth import basic_auth, bearer_auth, first_message_auth, token_checker
 from .backoff import notebook_backoff
 from .blocking import run
 from .browser import BrowserChat
+from .chatroom import ChatRoom
 from .client import ExchangeTimeout, connect, connect_sync, exchange, exchange_sync, is_loopback
 from .core.rooms import RoomLimits
 from .echo import echo, echo_with_prefix
@@ -43,6 +44,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BrowserChat",
+    "ChatRoom",
     "ExchangeTimeout",
     "Handler",
     "Hub",
