@@ -11,9 +11,12 @@ started before, and :func:`wsnb.stop_all` reaches them all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
 import ipaddress
+import signal
+import sys
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Literal
 
@@ -23,7 +26,7 @@ from websockets.asyncio.server import serve as _ws_serve
 from websockets.exceptions import ConnectionClosed
 
 from .display import html_card
-from .errors import PortInUseError
+from .errors import PortInUseError, WsnbError
 from .registry import is_wildcard, registry
 from .typing import Handler
 
@@ -66,6 +69,18 @@ def ends_quietly(handler: Handler) -> Handler:
             pass
 
     return run
+
+
+def _in_a_kernel() -> bool:
+    """Whether this code runs in a Jupyter kernel (IPython with a kernel attached)."""
+    ipython = sys.modules.get("IPython")
+    shell = getattr(ipython, "get_ipython", lambda: None)()
+    return getattr(shell, "kernel", None) is not None
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -209,6 +224,41 @@ class Server:
             pass
         self._state = "stopped"
         registry.discard(self)
+
+    async def serve_forever(self) -> None:
+        """In a script, serve until interrupted (Ctrl-C, SIGTERM, a cancelled task), then stop.
+
+        Clients are closed with 1001 on the way out, as :meth:`stop` does.
+        In a notebook it refuses (:class:`WsnbError`): the server already
+        serves in the background, and a cell that waits forever cannot be
+        interrupted reliably (ipykernel #881).
+
+        Example::
+
+            async def main():
+                server = await wsnb.serve(wsnb.echo_with_prefix(), port=8765)
+                print("serving on", server.url)
+                await server.serve_forever()
+
+            asyncio.run(main())
+        """
+        if _in_a_kernel():
+            raise WsnbError(
+                "serve_forever() would block this cell for good: in a notebook the server "
+                "already serves in the background; stop it with `await server.stop()`"
+            )
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGTERM, _resolve, done)  # main thread, Unix only
+        closed = asyncio.ensure_future(self.ws_server.wait_closed())  # stopped elsewhere
+        try:
+            await asyncio.wait({done, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGTERM)
+            await self.stop()
 
     async def __aenter__(self) -> Server:
         return self
