@@ -1,12 +1,10 @@
 """A reconnecting client for any stream of messages: a price ticker, a hub's broadcast.
 
 The rooms :class:`~wsnb.Subscriber`'s relative for servers that do not speak
-docs/protocol.md. Built on websockets' reconnecting ``connect()`` (``async
-for ws in connect(...)``) with :func:`~wsnb.notebook_backoff`; each message
-is decoded as JSON (or passed on raw) and handed to a callback or queued for
-``async for``. What it cannot promise, it says: a plain feed carries no
-sequence numbers, so what was sent while the connection was down is not
-replayed and cannot even be counted. Each reconnection is a possible gap.
+docs/protocol.md, on websockets' reconnecting ``connect()`` with
+:func:`~wsnb.notebook_backoff`. Each message is decoded as JSON (or passed on
+raw) and handed to a callback or queued for ``async for``. A plain feed has
+no sequence numbers: what was sent while disconnected is lost, uncounted.
 """
 
 from __future__ import annotations
