@@ -11,11 +11,14 @@ pages).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+from collections.abc import AsyncIterator
 from typing import Any
 
-from playwright.async_api import Browser, Locator, Page
+import pytest
+from playwright.async_api import Browser, Locator, Page, async_playwright
 
 import wsnb
 
@@ -52,6 +55,29 @@ def find_chromium() -> tuple[str | None, str]:
         "Chromium not found (install Debian's chromium package, as .ci/run does, "
         "or set WSNB_CHROMIUM)"
     )
+
+
+@contextlib.asynccontextmanager
+async def launched_chromium() -> AsyncIterator[Browser]:
+    """Chromium through Playwright, closed at the end (a test module skips first without it).
+
+    One per test: Playwright's async objects belong to the loop that made
+    them, and each test has its own loop.
+    """
+    chromium, why_not = find_chromium()
+    if chromium is None:
+        pytest.skip(why_not)
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=chromium, args=CHROMIUM_ARGS, timeout=30_000
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+ChatServer = tuple[wsnb.Rooms, wsnb.Server]
 
 
 _STATE_RECORDER = """root => {
@@ -123,6 +149,16 @@ class ChatPage:
         """Type ``text`` in the input box and click Send."""
         await self.input.fill(text)
         await self.send_button.click()
+
+    async def type_and_enter(self, text: str) -> None:
+        """Click in the box, type ``text`` key by key and press Enter, as a user does."""
+        await self.input.click()
+        await self.input.press_sequentially(text)
+        await self.input.press("Enter")
+
+    async def focused(self) -> bool:
+        """Whether the message box has the keyboard focus."""
+        return bool(await self.input.evaluate("box => document.activeElement === box"))
 
     async def messages(self) -> list[dict[str, Any]]:
         """The chat messages shown, in page order: ``{"seq", "from", "text"}``."""
@@ -234,6 +270,15 @@ async def barrier(rooms: wsnb.Rooms, *pages: ChatPage, room: str = "lobby") -> N
             arg=seq,
             timeout=5000,
         )
+
+
+async def wait_for_members(page: ChatPage, text: str, timeout: float = WAIT) -> None:
+    """Wait until the members line reads ``text`` (``"In lobby (2): ada, bob"``)."""
+    await page.page.wait_for_function(
+        'text => document.querySelector(".wsnb-chat-members").textContent === text',
+        arg=text,
+        timeout=timeout * 1000,
+    )
 
 
 async def stop_and_wait_for_reconnecting(server: wsnb.Server, page: ChatPage) -> int:

@@ -8,7 +8,9 @@ or a Chromium (Debian's, as .ci/run installs; or $WSNB_CHROMIUM).
 
 One browser per test: Playwright's async objects belong to the loop that
 made them, and each test has its own loop (and its own wsnb servers).
-Launching takes about a second.
+Launching takes about a second. The chat's keyboard and its lifecycle (a
+removed output, a server gone for good) are in test_browser_lifecycle.py;
+the chat inside a real JupyterLab in test_jupyterlab.py.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ pytest.importorskip(
 )
 
 from browser_helpers import (  # noqa: E402
-    CHROMIUM_ARGS,
+    ChatServer,
     barrier,
     find_chromium,
     history_of,
+    launched_chromium,
     next_message,
     open_chat,
     open_html,
@@ -39,7 +42,7 @@ from browser_helpers import (  # noqa: E402
     stop_and_wait_for_reconnecting,
 )
 from helpers import free_port, serve_again  # noqa: E402
-from playwright.async_api import Browser, async_playwright  # noqa: E402
+from playwright.async_api import Browser  # noqa: E402
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError  # noqa: E402
 
 import wsnb  # noqa: E402
@@ -54,17 +57,8 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-ChatServer = tuple[wsnb.Rooms, wsnb.Server]
+    async with launched_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

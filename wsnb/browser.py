@@ -28,8 +28,9 @@ _STYLE = """
 .wsnb-chat ol.wsnb-chat-messages li{margin:0 0 2px 0!important}
 .wsnb-chat-from{font-weight:bold}
 .wsnb-chat-note{color:#777;font-style:italic}
+.wsnb-chat-text{white-space:pre-wrap}
 .wsnb-chat form{display:flex;gap:4px}
-.wsnb-chat input{flex:1}
+.wsnb-chat textarea{flex:1;resize:vertical;font:inherit}
 """
 
 
@@ -43,8 +44,14 @@ class BrowserChat:
     ``target`` is a :class:`wsnb.Rooms` server (or its URL). The browser
     connects to ``url`` (default: the server's URL), joins ``room`` as
     ``name``, shows the room's recent history, members and new messages, and
-    sends what you type. Two of them side by side chat with each other and
-    with Python clients; the kernel sees every message in the room's history.
+    sends what you type: Enter sends, Shift+Enter starts a new line. Two of
+    them side by side chat with each other and with Python clients; the
+    kernel sees every message in the room's history.
+
+    It reconnects (and resumes) when the connection drops; it stops trying
+    once the server has been gone for ``give_up_after`` seconds, and says so.
+    When its output is removed or replaced (the cell re-run, the output
+    cleared), it leaves the room for good.
 
     The page must be able to reach the URL: true when JupyterLab and the
     kernel run on the same machine as the browser. For a remote JupyterLab,
@@ -65,11 +72,13 @@ class BrowserChat:
         *,
         url: str | None = None,
         height: int = 220,
+        give_up_after: float = 60.0,
     ) -> None:
         self.url = url or (target if isinstance(target, str) else target.url)
         self.room = room
         self.name = name
         self.height = height
+        self.give_up_after = give_up_after
 
     def __repr__(self) -> str:
         return f"<wsnb.BrowserChat {self.name!r} in {self.room!r} at {self.url}>"
@@ -84,6 +93,7 @@ class BrowserChat:
             "data-url": self.url,
             "data-room": self.room,
             "data-name": self.name,
+            "data-give-up-after": float(self.give_up_after),
             "data-state": "loading",
         }
         opening = " ".join(f'{key}="{escape(str(value))}"' for key, value in attributes.items())
@@ -93,8 +103,10 @@ class BrowserChat:
             f"JavaScript; a trusted notebook in JupyterLab runs it).</div>"
             f'<div class="wsnb-chat-members"></div>'
             f'<ol class="wsnb-chat-messages" style="height:{int(self.height)}px"></ol>'
-            f'<form><input type="text" placeholder="Message {escape(self.room)} as '
-            f'{escape(self.name)}" aria-label="message"><button type="submit">Send</button></form>'
+            f'<form><textarea rows="1" placeholder="Message {escape(self.room)} as '
+            f'{escape(self.name)}" title="Enter sends; Shift+Enter starts a new line" '
+            f'aria-label="message">'
+            f'</textarea><button type="submit">Send</button></form>'
             f"</div><script>(function(){{{_script()}\n"
             f'wsnbChat(document.getElementById("{element}"));}})();</script>'
         )

@@ -2,16 +2,20 @@
 // Every piece of text from the network is inserted with textContent, never as HTML.
 // It reconnects with backoff and resumes like the Python subscriber: it rejoins with
 // the epoch and last sequence number it saw, shows the replayed gap, and says so
-// when the server could not replay it.
+// when the server could not replay it. It stops for good when its output leaves the
+// page (a re-run cell, a cleared output), and stops retrying when the server has been
+// gone for data-give-up-after seconds.
 function wsnbChat(root) {
   "use strict";
   var url = root.dataset.url, room = root.dataset.room, name = root.dataset.name;
+  var giveUpAfter = 1000 * Number(root.dataset.giveUpAfter || 60);
   var statusLine = root.querySelector(".wsnb-chat-status");
   var memberLine = root.querySelector(".wsnb-chat-members");
   var list = root.querySelector(".wsnb-chat-messages");
   var form = root.querySelector("form");
-  var input = root.querySelector("input");
+  var input = root.querySelector("textarea");
   var ws = null, joined = false, everOpen = false, delay = 100;
+  var retry = null, downSince = null, lastClose = null, removed = false;
   var epoch = null, seq = 0, nextId = 1, fetching = false;
   var held = {}, pending = [];  // pending: publishes not acknowledged yet (sent again on rejoin)
   var members = {}, count = 0, you = null;  // member id -> name, as presence deltas keep it
@@ -148,7 +152,27 @@ function wsnbChat(root) {
     pending = pending.filter(function (frame) { return frame.id !== id; });
   }
 
+  // Close codes a learner meets here, in words (docs/protocol.md has the full table).
+  var MEANINGS = {
+    1000: "normal close",
+    1001: "going away: the server stopped",
+    1006: "no close frame: the server's process ended or the network dropped",
+    1008: "policy violation",
+    1009: "a message was too big",
+    1011: "the server failed",
+    1012: "the server is restarting"
+  };
+
+  function why(event) {
+    var text = String(event.code);
+    if (MEANINGS[event.code]) text += ", " + MEANINGS[event.code];
+    if (event.reason) text += ": " + event.reason;
+    return text;
+  }
+
   function connect() {
+    retry = null;
+    if (removed) return;
     setState(everOpen ? "reconnecting" : "connecting", "Connecting to " + url + "...");
     try {
       ws = new WebSocket(url);
@@ -156,9 +180,12 @@ function wsnbChat(root) {
       setState("failed", "Cannot open " + url + ": " + error.message);
       return;
     }
+    var socket = ws, opened = false;
     ws.onopen = function () {
-      everOpen = true;
+      everOpen = opened = true;
       delay = 100;
+      downSince = null;
+      lastClose = null;
       send({type: "hello", id: nextId++, data: {name: name}});
       var join = {type: "join", id: nextId++, room: room};
       if (epoch !== null) join.data = {since: {epoch: epoch, seq: seq}};
@@ -170,29 +197,80 @@ function wsnbChat(root) {
       handle(frame);
     };
     ws.onclose = function (event) {
+      if (socket !== ws || removed) return;  // closed by removal: nothing to retry
       joined = false;
       fetching = false;
+      if (opened || lastClose === null) lastClose = event;  // a failed retry's 1006 says less
+      var now = Date.now();
+      if (downSince === null) downSince = now;
+      if (now - downSince >= giveUpAfter) return giveUp();
       var wait = Math.round(delay * (0.5 + Math.random() / 2));
+      var next = "in " + wait + " ms...";
+      var left = Math.round((giveUpAfter - (now - downSince)) / 1000);
       if (!everOpen) {
         setState("unreachable", "Cannot reach " + url + " from this page. If JupyterLab runs on " +
           "another machine than your browser, the kernel's 127.0.0.1 is not yours: see " +
           "wsnb's docs/browser.md (jupyter-server-proxy). Retrying in " + wait + " ms.");
+      } else if (lastClose.code === 1001) {
+        setState("reconnecting", "The server stopped (" + why(lastClose) + "). Trying again " +
+          "for " + left + " s in case it restarts: next try " + next);
       } else {
-        setState("reconnecting", "Disconnected (" + event.code + "); reconnecting in " + wait + " ms...");
+        setState("reconnecting", "Disconnected (" + why(lastClose) + "); reconnecting " + next);
       }
-      setTimeout(connect, wait);
+      retry = setTimeout(connect, wait);
       delay = Math.min(delay * 2, 3000);
     };
   }
 
-  form.addEventListener("submit", function (event) {
-    event.preventDefault();
+  function giveUp() {
+    var seconds = Math.round(giveUpAfter / 1000);
+    if (!everOpen) {
+      setState("stopped", "Cannot reach " + url + " from this page; stopped trying after " +
+        seconds + " s (see wsnb's docs/browser.md). Re-run the cell to try again.");
+    } else {
+      setState("stopped", "The server is gone: it stopped (" + why(lastClose) + ") and did not " +
+        "come back within " + seconds + " s. Re-run the cell to connect again.");
+    }
+  }
+
+  // The output was removed or replaced (a re-run cell, a cleared output, a closed notebook):
+  // leave the room for good, so that no ghost stays a member and nothing retries.
+  function remove() {
+    removed = true;
+    watcher.disconnect();
+    if (retry !== null) clearTimeout(retry);
+    retry = null;
+    root.dataset.state = "closed";
+    if (ws !== null && ws.readyState <= 1) ws.close(1000, "the chat's output was removed");
+  }
+
+  var watcher = new MutationObserver(function () { if (!root.isConnected) remove(); });
+
+  function submit() {
     var text = input.value;
-    if (!text) return;
+    input.focus();
+    if (!text.trim()) return;
     input.value = "";
     var frame = {type: "publish", id: nextId++, room: room, data: {body: text}};
     pending.push(frame);
     if (joined) send(frame);
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    submit();
   });
+  // Enter sends and Shift+Enter starts a new line, handled here: inside JupyterLab's output
+  // area a form never submits on Enter. Keys typed here stop at the box, so that the
+  // notebook's shortcuts (Shift+Enter runs a cell, "a" adds one...) never see them.
+  input.addEventListener("keydown", function (event) {
+    event.stopPropagation();
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+      event.preventDefault();
+      submit();
+    }
+  });
+  if (!root.isConnected) return;  // displayed nowhere: nothing to run
+  watcher.observe(document, {childList: true, subtree: true});
   connect();
 }
