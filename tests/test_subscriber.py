@@ -293,3 +293,10 @@ async def test_wait_open_right_after_a_restart_waits_for_the_rejoin(rooms_server
         assert rooms.members("lobby") == ["sub"]
     finally:
         await sub.close()
+
+
+@pytest.mark.parametrize("rooms", [print, "news"])
+def test_a_callback_or_a_string_for_rooms_points_to_the_stream_client(rooms) -> None:
+    """The skill card's ws_subscribe(uri, on_message) shape: say which wsnb object that is."""
+    with pytest.raises(TypeError, match=r"wsnb\.stream\(url, on_message\)"):
+        wsnb.Subscriber("ws://127.0.0.1:1", rooms)

@@ -11,7 +11,6 @@ shape and codes). Bad input is answered, and the connection stays open.
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -20,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from .core import envelope as _envelope
 from .core.dispatch import Dispatcher
+from .core.envelope import decode_strictly
 from .core.errors import ErrorCode, ProtocolError, json_kind
 from .core.fields import check_field
 from .json_messages import decode_json, encode_json
@@ -28,31 +28,6 @@ __all__ = ["JsonProtocol"]
 
 Reply = Any | None
 MessageHandler = Callable[[Any], Awaitable[Reply] | Reply]
-
-
-def decode_strictly(raw: str | bytes) -> Any:
-    """Decode one message as the rooms protocol reads JSON, or raise ``bad_json``.
-
-    >>> decode_strictly('{"type": "ping"}')
-    {'type': 'ping'}
-    >>> decode_strictly("[NaN]")
-    Traceback (most recent call last):
-    ...
-    wsnb.core.errors.ProtocolError: not valid JSON: NaN is not JSON
-    """
-    try:
-        text = raw.decode() if isinstance(raw, bytes) else raw
-        value = _envelope._decoder.decode(text)
-        if not _envelope._plainly_sendable(text):
-            _envelope._check_decoded(value)
-    except json.JSONDecodeError as exc:
-        reason = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-        raise ProtocolError(ErrorCode.BAD_JSON, f"not valid JSON: {reason}") from None
-    except UnicodeDecodeError:
-        raise ProtocolError(ErrorCode.BAD_JSON, "not valid JSON: not UTF-8 text") from None
-    except (ValueError, RecursionError) as exc:
-        raise ProtocolError(ErrorCode.BAD_JSON, f"not valid JSON: {exc or 'too deep'}") from None
-    return value
 
 
 def _typed(handlers: Mapping[str, MessageHandler]) -> Dispatcher[Awaitable[Reply] | Reply]:

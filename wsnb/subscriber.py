@@ -95,6 +95,12 @@ class Subscriber:
         on_lost: Callable[[dict[str, Any]], None] | None = None,
         **connect_options: Any,
     ) -> None:
+        if callable(rooms) or isinstance(rooms, str):
+            raise TypeError(
+                f"rooms must be a list of room names, not {type(rooms).__name__}: "
+                "Subscriber follows rooms of wsnb.Rooms; to follow any stream with a "
+                "callback, use wsnb.stream(url, on_message)"
+            )
         self.url = target if isinstance(target, str) else target.url
         self.name = name
         self.rooms = list(rooms)

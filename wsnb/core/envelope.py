@@ -25,6 +25,7 @@ __all__ = [
     "MAX_TYPE_LENGTH",
     "MAX_ID_LENGTH",
     "encode_json",
+    "decode_strictly",
 ]
 
 #: A message type longer than this is refused (``too_long``).
@@ -148,17 +149,18 @@ def _request_id(value: Any, fail: Any) -> str | int | None:
     return request_id  # type: ignore[no-any-return]
 
 
-def parse_envelope(raw: str | bytes) -> Envelope:
-    """Parse one WebSocket message into an :class:`Envelope`, or raise :class:`ProtocolError`.
+def decode_strictly(raw: str | bytes) -> Any:
+    """Decode one message as the protocol reads JSON, or raise a ``bad_json`` ProtocolError.
 
-    Checks the envelope only (that ``type`` is a short string, ``id`` a string
-    or integer, ``room`` a string, ``data`` an object); what each type needs
-    is checked by its handler.
+    Strict: UTF-8 only, no ``NaN``/``Infinity``, no number out of range, no
+    lone surrogate, at most 64 levels deep (what the server could not send back).
 
-    >>> parse_envelope("[1]")
+    >>> decode_strictly('{"type": "ping"}')
+    {'type': 'ping'}
+    >>> decode_strictly("[NaN]")
     Traceback (most recent call last):
     ...
-    wsnb.core.errors.ProtocolError: a message must be a JSON object, not an array
+    wsnb.core.errors.ProtocolError: not valid JSON: NaN is not JSON
     """
     try:
         text = raw.decode() if isinstance(raw, bytes) else raw
@@ -175,6 +177,22 @@ def parse_envelope(raw: str | bytes) -> Envelope:
         raise ProtocolError(ErrorCode.BAD_JSON, "not valid JSON: nested too deeply") from None
     except ValueError as exc:  # NaN or Infinity, or an integer too long to convert
         raise ProtocolError(ErrorCode.BAD_JSON, f"not valid JSON: {exc}") from None
+    return value
+
+
+def parse_envelope(raw: str | bytes) -> Envelope:
+    """Parse one WebSocket message into an :class:`Envelope`, or raise :class:`ProtocolError`.
+
+    Checks the envelope only (that ``type`` is a short string, ``id`` a string
+    or integer, ``room`` a string, ``data`` an object); what each type needs
+    is checked by its handler.
+
+    >>> parse_envelope("[1]")
+    Traceback (most recent call last):
+    ...
+    wsnb.core.errors.ProtocolError: a message must be a JSON object, not an array
+    """
+    value = decode_strictly(raw)
     if not isinstance(value, dict):
         raise ProtocolError(
             ErrorCode.NOT_AN_OBJECT, f"a message must be a JSON object, not {json_kind(value)}"
