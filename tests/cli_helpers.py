@@ -3,17 +3,23 @@
 What test_cli.py drives its commands with: :func:`serving` starts ``serve
 KIND`` and parses the URL it prints, :func:`running` collects a child's
 output in threads (so no wait ever blocks the test), :func:`websocat` runs
-the foreign client to completion.
+the foreign client to completion, :func:`terminal` runs a command on a
+pseudo-terminal, typed into as a user does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
+import pty
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Iterator
@@ -187,3 +193,104 @@ def websocat(*args: str, input: str = "", timeout: float = DEADLINE) -> str:
     )
     assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
     return result.stdout
+
+
+# -- a pseudo-terminal, as a user at a keyboard has -------------------------------------------
+
+
+def _take_the_terminal() -> None:  # in the child, after setsid: the pty becomes its terminal
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Terminal:
+    """A command on a pseudo-terminal: typed into key by key and read as its screen shows it.
+
+    Its stdin, stdout and stderr are the terminal, as in a shell: the line
+    discipline echoes what is typed, Enter ends a line, Ctrl-D at the start
+    of a line ends input and Ctrl-C sends SIGINT.
+    """
+
+    def __init__(self, *command: str) -> None:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+        self.process = subprocess.Popen(
+            command,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            preexec_fn=_take_the_terminal,
+            env={**os.environ, "TERM": "dumb"},
+        )
+        os.close(slave)
+        self._master = master
+        self._screen = bytearray()
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._master, 4096)
+            except OSError:  # EIO: the child's side closed
+                chunk = b""
+            with self._changed:
+                if not chunk:
+                    self._changed.notify_all()
+                    return
+                self._screen += chunk
+                self._changed.notify_all()
+
+    def screen(self) -> str:
+        """Everything shown so far (what was typed included), with plain newlines."""
+        with self._changed:
+            return self._screen.decode(errors="replace").replace("\r\n", "\n")
+
+    def lines(self) -> list[str]:
+        return self.screen().splitlines()
+
+    def type(self, line: str) -> None:
+        """Type ``line`` and press Enter."""
+        os.write(self._master, line.encode() + b"\r")
+
+    def press(self, key: bytes) -> None:
+        """Press a control key: ``b"\\x04"`` (Ctrl-D), ``b"\\x03"`` (Ctrl-C)."""
+        os.write(self._master, key)
+
+    def expect(self, fragment: str, timeout: float = DEADLINE) -> str:
+        """Wait until a line on the screen holds ``fragment``; return that line."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.screen().splitlines():
+                    if fragment in line:
+                        return line
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._reader.is_alive():
+                    raise AssertionError(f"{fragment!r} not on the screen: {self.screen()!r}")
+                self._changed.wait(min(remaining, 0.2))
+
+    def wait(self, timeout: float = DEADLINE) -> int:
+        """Wait for the command to exit; its status."""
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running: {self.screen()!r}") from None
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self._reader.join(DEADLINE)
+        os.close(self._master)
+
+
+@contextlib.contextmanager
+def terminal(*args: str) -> Iterator[Terminal]:
+    """``python -m wsnb ARGS`` in a pseudo-terminal, killed if left running."""
+    opened = Terminal(*wsnb_command(*args))
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -117,21 +117,37 @@ def test_serving_on_an_address_not_on_this_machine_is_one_line_and_status_1() ->
 # c. connect -----------------------------------------------------------------------------------
 
 
-CHAT_SESSION = "/name ada\n/join lobby\n/bogus\n/say lobby hello\n"
+CHAT_SESSION = "/name ada\n/join lobby\n/bogus\n/say lobby hello\nand a plain line\n"
 
 
 def test_connect_speaks_the_rooms_protocol_from_typed_commands() -> None:
     with serving("rooms") as server:
         result = run_wsnb("connect", server.url, "--linger", "0.5", input=CHAT_SESSION)
         assert result.returncode == 0, (result.stdout, result.stderr)
-        assert '"re": "hello"' in result.stdout
-        assert '"re": "join"' in result.stdout
-        assert '"room": "lobby"' in result.stdout
-        assert "[lobby #1] ada: hello" in result.stdout.splitlines()
+        lines = result.stdout.splitlines()
+        # Each reply is one short line; messages are chat lines.
+        assert lines[:2] == ["* you are ada", "* joined lobby: 1 here (ada)"], lines
+        assert "[lobby #1] ada: hello" in lines
+        assert "[lobby #2] ada: and a plain line" in lines  # plain lines: to the current room
+        assert not [line for line in lines if line.startswith(("{", " ", "<"))], lines
         # The unknown command: an error on stderr, and the session went on (the /say after it).
         assert "wsnb: unknown command '/bogus'" in result.stderr
         assert "Traceback" not in result.stderr
         assert_stopped_cleanly(*server.stop())
+
+
+def test_connect_json_prints_every_frame_as_it_arrived_for_scripts() -> None:
+    with serving("rooms") as server:
+        session = '/name ada\n/join lobby\n{"type": "rooms", "id": "r"}\n/say lobby hi\n'
+        result = run_wsnb("connect", server.url, "--json", "--linger", "0.5", input=session)
+        assert result.returncode == 0, result.stderr
+        frames = [json.loads(line) for line in result.stdout.splitlines()]  # one frame a line
+        replies = {f["re"]: f for f in frames if f["type"] == "reply"}
+        assert replies["hello"]["data"]["name"] == "ada"
+        assert replies["join"]["data"]["room"] == "lobby"
+        assert replies["rooms"]["id"] == "r"  # a line that is JSON went as typed
+        [message] = [f for f in frames if f["type"] == "message"]
+        assert message["data"]["body"] == "hi" and message["seq"] == 1
 
 
 def test_connect_sees_messages_from_another_connect() -> None:
@@ -140,7 +156,7 @@ def test_connect_sees_messages_from_another_connect() -> None:
             assert bob.stdin is not None
             bob.stdin.write("/name bob\n/join lobby\n")
             bob.stdin.flush()
-            out.wait_for('"re": "join"')  # bob is in before ada comes
+            out.wait_for("* joined lobby")  # bob is in before ada comes
             ada = run_wsnb("connect", server.url, "--linger", "0.2", input=CHAT_SESSION)
             assert ada.returncode == 0, ada.stderr
             out.wait_for("ada left")
@@ -192,7 +208,7 @@ def test_connect_reads_commands_from_a_redirected_file(tmp_path: Path) -> None:
     assert "[lobby #1] ada: from a file" in result.stdout.splitlines()
 
 
-def test_connect_ends_with_status_0_when_the_server_stops() -> None:
+def test_connect_says_the_server_closed_and_exits_1_when_the_server_stops() -> None:
     with serving("rooms") as server:
         with running(*wsnb_command("connect", server.url)) as (client, out, err):
             err.wait_for("wsnb: connected to ")
@@ -201,8 +217,12 @@ def test_connect_ends_with_status_0_when_the_server_stops() -> None:
                 client.wait(DEADLINE)  # stdin still open: it ends because the server went
             except subprocess.TimeoutExpired:
                 raise AssertionError("connect still running after the server stopped") from None
-            assert client.returncode == 0, err.join()
-            assert "Traceback" not in err.join()
+            assert client.returncode == 1, err.join()  # not the user's choice
+            stderr = err.join()
+            assert stderr.splitlines()[-1] == (
+                "wsnb: the server closed the connection: 1001 (going away: the server stopped)"
+            )
+            assert "Traceback" not in stderr
 
 
 def test_connect_interrupted_with_ctrl_c_exits_130_without_a_traceback() -> None:
@@ -267,7 +287,10 @@ def test_connect_to_a_server_that_is_not_websocket_is_one_line() -> None:
             ],
         ),
         (("serve",), ["Run a wsnb server until Ctrl-C", "echo", "hub", "rooms", "--port"]),
-        (("connect",), ["Send what you type", "/join ROOM", "/say ROOM TEXT", "--linger"]),
+        (
+            ("connect",),
+            ["Send what you type", "/join ROOM", "/say ROOM TEXT", "--linger", "--json", "/quit"],
+        ),
         (("check",), ["Execute notebooks with nbval in strict mode", "sanitize"]),
     ],
     ids=["top", "serve", "connect", "check"],

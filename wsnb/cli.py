@@ -1,9 +1,10 @@
 """The terminal face of wsnb: ``python -m wsnb serve|connect|check``.
 
 * ``serve echo|hub|rooms`` runs a server until Ctrl-C, then stops cleanly;
-* ``connect URL`` is an interactive client: what you type is sent, what
-  arrives is printed (JSON pretty-printed; rooms events as chat lines;
-  ``/join ROOM`` and friends speak docs/protocol.md);
+* ``connect URL`` is an interactive client (wsnb/terminal.py): what you
+  type is sent, what arrives is printed one line each; against a rooms
+  server ``/join ROOM`` and plain lines chat (docs/protocol.md); it says
+  who closed the connection and exits 1 when it was not you;
 * ``check NOTEBOOK...`` runs notebooks strictly with nbval and wsnb's
   sanitize rules, as this project's CI does.
 
@@ -15,25 +16,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
-import shlex
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from .checking import add_check_parser, run_check
 from .client import connect
-from .core.envelope import request_envelope
 from .echo import echo
 from .errors import PortInUseError
 from .hub import Hub
-from .json_messages import encode_json
 from .rooms import Rooms
 from .server import serve
+from .terminal import COMMANDS, Chat, CliError, Quit, close_report, presence_line
 from .typing import Handler
 
 __all__ = ["main"]
@@ -44,18 +41,8 @@ SERVER_KINDS = {
     "rooms": "chat rooms on docs/protocol.md",
 }
 
-COMMANDS = """commands (rooms protocol; anything else is sent as typed):
-  /name NAME           say hello with a name
-  /join ROOM           join a room (with its recent history)
-  /leave ROOM          leave a room
-  /say ROOM TEXT       publish TEXT in ROOM
-  /rooms               list the rooms
-  /members ROOM        list a room's members
-  /history ROOM        the room's history"""
-
-
-class CliError(Exception):
-    """An error to report in one line."""
+# The name the presence line had here before it moved to wsnb/terminal.py.
+_render_presence = presence_line
 
 
 def _make_handler(kind: str) -> Handler:
@@ -86,67 +73,6 @@ async def _serve(kind: str, host: str, port: int) -> None:
     print("wsnb: stopped", flush=True)
 
 
-def _line_to_frame(line: str, next_id: int) -> str:
-    """Turn a typed line into what to send: a /command becomes a protocol frame."""
-    if not line.startswith("/"):
-        return line
-    command, _, rest = line[1:].partition(" ")
-    if command == "say":  # the text as typed: apostrophes, quotes and spaces are chat
-        room, _, text = rest.strip().partition(" ")
-        if not room or not text.strip():
-            raise CliError(f"unknown command {line!r}\n{COMMANDS}")
-        return encode_json(request_envelope("publish", next_id, room, {"body": text.strip()}))
-    try:
-        words = shlex.split(line[1:]) if line.strip() != "/" else [""]
-    except ValueError as exc:
-        raise CliError(f"cannot read {line!r}: {exc}") from None
-    command, args = words[0], words[1:]
-    if command == "name" and len(args) == 1:
-        frame = request_envelope("hello", next_id, data={"name": args[0]})
-    elif command in ("join", "leave", "members", "history") and len(args) == 1:
-        frame = request_envelope(command, next_id, args[0])
-    elif command == "rooms" and not args:
-        frame = request_envelope(command, next_id)
-    else:
-        raise CliError(f"unknown command {line!r}\n{COMMANDS}")
-    return encode_json(frame)
-
-
-def _render(message: str | bytes) -> str:
-    """How an arriving message is printed: chat lines for rooms events, JSON pretty-printed."""
-    if isinstance(message, bytes):
-        more = "..." if len(message) > 32 else ""
-        return f"< binary {len(message)} bytes: {message[:32].hex()}{more}"
-    try:
-        frame = json.loads(message)
-    except ValueError:
-        return f"< {message}"
-    if isinstance(frame, dict) and frame.get("type") == "message":
-        data = frame.get("data", {})
-        body = data.get("body")
-        text = body if isinstance(body, str) else json.dumps(body)
-        return f"[{frame.get('room')} #{frame.get('seq')}] {data.get('from')}: {text}"
-    if isinstance(frame, dict) and frame.get("type") == "presence":
-        return _render_presence(frame.get("room"), frame.get("data", {}))
-    return "< " + json.dumps(frame, indent=2, ensure_ascii=False).replace("\n", "\n  ")
-
-
-def _render_presence(room: Any, data: dict[str, Any]) -> str:
-    """One line for a presence event: ``[lobby] bob joined; eve left (3 here)``."""
-
-    def names(key: str, verb: str) -> list[str]:
-        people = data.get(key) or []
-        if not people:
-            return []
-        shown = ", ".join(str(p.get("name")) for p in people[:5])
-        more = f" and {len(people) - 5} more" if len(people) > 5 else ""
-        return [f"{shown}{more} {verb}"]
-
-    renamed = [f"{p.get('was')} is now {p.get('name')}" for p in (data.get("renamed") or [])[:5]]
-    changes = names("joined", "joined") + names("left", "left") + renamed
-    return f"[{room}] {'; '.join(changes) or 'no change'} ({data.get('count')} here)"
-
-
 async def _open(url: str) -> ClientConnection:
     """Connect, or raise a one-line :class:`CliError` that says why not."""
     try:
@@ -164,10 +90,11 @@ async def _open(url: str) -> ClientConnection:
         raise CliError(f"{url} refused the connection: {exc}") from None
 
 
-async def _print_incoming(ws: ClientConnection) -> None:
+async def _print_incoming(ws: ClientConnection, chat: Chat) -> None:
     with contextlib.suppress(ConnectionClosed):
         async for message in ws:
-            print(_render(message), flush=True)
+            for line in chat.render(message):
+                print(line, flush=True)
 
 
 async def _stdin_reader() -> Callable[[], Awaitable[bytes]]:
@@ -186,10 +113,29 @@ async def _stdin_reader() -> Callable[[], Awaitable[bytes]]:
         return readline_in_thread
 
 
-async def _send_outgoing(ws: ClientConnection, printer: asyncio.Task[None], linger: float) -> None:
-    """Send each typed line until input ends (then linger for replies) or the server goes."""
+def _say(text: str) -> None:
+    print(f"wsnb: {text}", file=sys.stderr, flush=True)
+
+
+async def _send_line(ws: ClientConnection, chat: Chat, line: str) -> None:
+    """Send what a typed line stands for; a bad command is one line on stderr."""
+    if line.strip() == "/help":
+        print(COMMANDS, file=sys.stderr, flush=True)
+        return
+    try:
+        frame = chat.frame_for(line)
+    except CliError as exc:
+        _say(str(exc))
+        return
+    if frame is not None:
+        await ws.send(frame)
+
+
+async def _send_outgoing(
+    ws: ClientConnection, chat: Chat, printer: asyncio.Task[None], linger: float
+) -> None:
+    """Send typed lines until input ends or /quit (then linger for replies), or the server goes."""
     readline = await _stdin_reader()
-    next_id = 1
     while not printer.done():
         read = asyncio.ensure_future(readline())
         await asyncio.wait({read, printer}, return_when=asyncio.FIRST_COMPLETED)
@@ -197,39 +143,42 @@ async def _send_outgoing(ws: ClientConnection, printer: asyncio.Task[None], ling
             read.cancel()
             return
         raw = read.result()
-        if not raw:  # end of input: let replies arrive, then close
-            await asyncio.wait({printer}, timeout=linger)
-            return
-        line = raw.decode().rstrip("\n")
-        if line.strip() == "/help":
-            print(COMMANDS, file=sys.stderr, flush=True)
-            continue
         try:
-            await ws.send(_line_to_frame(line, next_id))
-            next_id += 1
-        except CliError as exc:
-            print(f"wsnb: {exc}", file=sys.stderr, flush=True)
+            if not raw:
+                raise Quit  # end of input (Ctrl-D): the user's choice
+            await _send_line(ws, chat, raw.decode().rstrip("\r\n"))
+        except Quit:
+            await asyncio.wait({printer}, timeout=linger)  # let replies arrive, then close
+            return
 
 
-async def _connect(url: str, linger: float) -> None:
+async def _connect(url: str, linger: float, chat: Chat, name: str | None, room: str | None) -> int:
     ws = await _open(url)
-    print(
-        f"wsnb: connected to {url}; type messages, /help for commands, Ctrl-D to quit",
-        file=sys.stderr,
-        flush=True,
+    chat.rooms_mode = chat.rooms_mode or bool(name or room)
+    where = (
+        f"lines go to {room}"
+        if room
+        else "/join ROOM, then lines go to it"
+        if chat.rooms_mode
+        else "type lines to send them"
     )
-    printer = asyncio.create_task(_print_incoming(ws))
+    _say(f"connected to {url}; {where}, /help for commands, /quit or Ctrl-D to quit")
+    printer = asyncio.create_task(_print_incoming(ws, chat))
     try:
-        await _send_outgoing(ws, printer, linger)
+        for line in ([f"/name {name}"] if name else []) + ([f"/join {room}"] if room else []):
+            await _send_line(ws, chat, line)
+        await _send_outgoing(ws, chat, printer, linger)
+    except ConnectionClosed:
+        pass  # said below
     finally:
+        server_first = ws.protocol.close_rcvd is not None or printer.done()
         await ws.close()
         await printer
-    if ws.close_code not in (1000, 1001, None):
-        print(
-            f"wsnb: closed by the server: {ws.close_code} {ws.close_reason}",
-            file=sys.stderr,
-            flush=True,
-        )
+    report, by_them = close_report(ws)
+    if server_first and by_them:
+        _say(report)
+        return 1
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -252,7 +201,8 @@ def _parser() -> argparse.ArgumentParser:
     connect_cmd = commands.add_parser(
         "connect",
         help="an interactive client",
-        description="Send what you type; print what arrives (JSON pretty-printed).",
+        description="Send what you type; print what arrives, one line each. Against a rooms "
+        "server, /join ROOM and then plain lines chat in that room.",
         epilog=COMMANDS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -262,6 +212,13 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         help="seconds to wait for replies once input ends (1.0)",
+    )
+    connect_cmd.add_argument("--name", help="rooms: say hello with this name first")
+    connect_cmd.add_argument("--room", help="rooms: join this room first; lines go to it")
+    connect_cmd.add_argument(
+        "--json",
+        action="store_true",
+        help="print every frame exactly as it arrives and send lines as typed (for scripts)",
     )
 
     add_check_parser(commands)
@@ -278,7 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             asyncio.run(_serve(args.kind, args.host, args.port))
         elif args.command == "connect":
-            asyncio.run(_connect(args.url, args.linger))
+            chat = Chat(raw=args.json)
+            return asyncio.run(_connect(args.url, args.linger, chat, args.name, args.room))
         else:
             return run_check(args, extra)
     except CliError as exc:
