@@ -14,15 +14,39 @@ __all__ = ["html_card", "html_table"]
 _CARD_STYLE = "border:1px solid #ccc;border-radius:4px;padding:4px 8px;display:inline-block"
 
 
-def html_table(headers: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def html_table(
+    headers: Sequence[object], rows: Iterable[Sequence[object]], *, text_left: bool = False
+) -> str:
     """Render a table; every header and cell is converted with ``str`` and escaped.
+
+    With ``text_left=True``, columns that hold anything but numbers are
+    left-aligned (JupyterLab right-aligns every table cell, which makes chat
+    text and names hard to read); number columns stay right-aligned.
 
     >>> html_table(["name"], [["<b>"]])
     '<table><thead><tr><th>name</th></tr></thead><tbody><tr><td>&lt;b&gt;</td></tr></tbody></table>'
+    >>> aligned = html_table(["seq", "text"], [[1, "hi"]], text_left=True)
+    >>> '<td>1</td><td style="text-align:left">hi</td>' in aligned
+    True
     """
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
+    table = [list(row) for row in rows]
+    left = [
+        text_left and not all(_is_number(row[i]) for row in table if i < len(row))
+        for i in range(len(headers))
+    ]
+
+    def cell(tag: str, value: object, column: int) -> str:
+        style = ' style="text-align:left"' if column < len(left) and left[column] else ""
+        return f"<{tag}{style}>{escape(str(value))}</{tag}>"
+
+    head = "".join(cell("th", h, i) for i, h in enumerate(headers))
     body = "".join(
-        "<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows
+        "<tr>" + "".join(cell("td", value, i) for i, value in enumerate(row)) + "</tr>"
+        for row in table
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
