@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import inspect
 import logging
 import multiprocessing
@@ -42,7 +43,8 @@ class Service:
     """A running server kind, as its factory ``async def kind(**options)`` returns it.
 
     The parent's command ``(name, *args)`` calls ``commands[name](*args)`` ("cpu",
-    its CPU time, is every kind's); what that returns, or awaits to, is the reply.
+    its CPU time, and "gc", a full collection, are every kind's); what that
+    returns, or awaits to, is the reply.
     """
 
     ports: dict[str, int]
@@ -72,7 +74,7 @@ async def _serve(factory: Callable[..., Awaitable[Service]], options: dict[str, 
     assert _parent is not None
     conn, loop = _parent, asyncio.get_running_loop()
     service = await factory(**options)
-    commands = {"cpu": time.process_time, **service.commands}
+    commands = {"cpu": time.process_time, "gc": gc.collect, **service.commands}
     stopped: asyncio.Future[None] = loop.create_future()
     tasks: set[asyncio.Task[None]] = set()
 

@@ -1,15 +1,19 @@
 """Rooms: ``wsnb.Rooms`` against the bare ``wsnb.Hub`` under it and python-socketio rooms.
 
-Three servers (roomservers.py), one process each; 1000 members per server and shape
-(1 room x 1000, 100 rooms x 10) in this process, raw clients for rooms and
-hub, ``socketio.AsyncClient`` for socketio. Each room's first member
-publishes through the server's protocol, in paced bursts, in interleaved
-rounds; every member must get exactly every message of its room. The last
-line, ``ratio rooms/hub=X rooms/socketio=Y``, holds the median ratios of
-deliveries/s for the shape where each is lowest (goals: >= 0.8, >= 3).
-docs/benchmarks.md says how and why, and how to read the figures.
+First the scale curve (roomscale.py): one room filled with 250, 1000 and 4000
+plain websockets clients, rooms vs hub vs a bare websockets server; join time
+and memory per member. Then the shapes: three servers (roomservers.py), one
+process each; 1000 members per server and shape (1 room x 1000, 100 rooms x
+10) in this process, raw clients for rooms and hub, ``socketio.AsyncClient``
+for socketio. Each room's first member publishes through the server's
+protocol, in paced bursts, in interleaved rounds; every member must get
+exactly every message of its room. The last line, ``ratio rooms/hub=X
+rooms/socketio=Y join_growth=Z``: the median ratios of deliveries/s for the
+shape where each is lowest (goals: >= 0.9, >= 5), and the curve's per-join
+time at 4000 over that at 250 (goal: <= 1.5). docs/benchmarks.md says how and
+why, and how to read the figures.
 
-    .venv/bin/python benchmarks/rooms.py [--quick] [--rounds 5]
+    .venv/bin/python benchmarks/rooms.py [--quick] [--rounds 5] [--max-size 0]
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from harness import (
     summary,
 )
 from rawclient import CONNECT_TIMEOUT, RawClient, Sink, open_clients, text_frame
+from roomscale import report_curve, run_curve
 from roomservers import FACTORIES
 
 SERVERS = ("rooms", "hub", "socketio")
@@ -47,10 +52,14 @@ BODY = "0123456789abcdef" * 4  # 64 ASCII characters
 BURST_TIMEOUT = 60.0  # seconds for one burst to be delivered
 SIO_BATCH = 100  # socket.io clients connected at once
 OPTIONS = (
-    Option("--rounds", 7, "interleaved rounds", quick=3),
+    Option("--rounds", 5, "interleaved rounds", quick=3),
     Option("--bursts", 3, "timed bursts per turn, after one lead-in", quick=1),
     Option("--burst-deliveries", 20000, "deliveries per burst", quick=4000),
+    Option("--max-size", 4000, "largest room of the curve (of 250, 1000, 4000); 0: none", 1000, 0),
+    Option("--curve-rounds", 2, "rounds of the scale curve", quick=1),
+    Option("--shapes", 1, "0: skip the shapes, 1x1000 and 100x10", least=0),
 )
+SIZES = (250, 1000, 4000)
 
 
 @dataclass(frozen=True)
@@ -128,7 +137,7 @@ class Group:
     def _publish(self, r: int) -> dict[str, Any]:
         """What room ``r``'s publisher sends; for hub, shaped and sized like a rooms event."""
         if self.kind != "hub":
-            return {"type": "publish", "room": self.room(r), "data": {"body": BODY}}
+            return {"type": "publish", "room": self.room(r), "data": {"body": BODY, "reply": False}}
         data = {"from": f"m{r * self.shape.members}", "body": BODY, "time": time.time()}
         event = {"type": "message", "room": self.room(r), "epoch": "3bf17a10", "seq": 12345}
         return event | {"data": data}
@@ -212,14 +221,16 @@ async def run_burst(group: Group, server: ServerProcess, count: int) -> tuple[fl
 
 
 async def measure_turn(group: Group, server: ServerProcess, args: argparse.Namespace) -> Sample:
-    """One lead-in burst, then ``args.bursts`` timed ones; check every member got everything."""
+    """One lead-in burst, then ``args.bursts`` timed ones (socketio: one, it is 5-10x slower
+    and its ratio far from its goal); check every member got everything."""
     count = group.messages_per_burst(args.burst_deliveries)
+    bursts = 1 if group.kind == "socketio" else args.bursts
     before = group.counts()
     gc.collect()
     await run_burst(group, server, count)  # lead-in, not counted
-    timed = [await run_burst(group, server, count) for _ in range(args.bursts)]
+    timed = [await run_burst(group, server, count) for _ in range(bursts)]
     seconds, server_cpu, client_cpu = (sum(values) for values in zip(*timed, strict=True))
-    wanted = count // group.shape.rooms * (args.bursts + 1)
+    wanted = count // group.shape.rooms * (bursts + 1)
     got = [after - b for b, after in zip(before, group.counts(), strict=True)]
     wrong = [(i, n) for i, n in enumerate(got) if n != wanted]
     if wrong:
@@ -227,7 +238,7 @@ async def measure_turn(group: Group, server: ServerProcess, args: argparse.Names
             f"{group.kind} {group.shape.name}: {len(wrong)} members did not get exactly "
             f"{wanted} messages, e.g. (member, got) {wrong[:5]}"
         )
-    deliveries = args.bursts * count * group.shape.members
+    deliveries = bursts * count * group.shape.members
     return Sample(
         rate=deliveries / seconds,
         server_us=server_cpu / deliveries * 1e6,
@@ -283,14 +294,23 @@ async def run_rounds(
     return results
 
 
-async def experiment(servers: Servers, args: argparse.Namespace, fds: int) -> Results:
+async def experiment(
+    servers: Servers, args: argparse.Namespace, fds: int
+) -> tuple[float | None, Results]:
+    """The curve, if any (reported at once: its join_growth is returned), then the shapes."""
+    sizes = [size for size in SIZES if size <= args.max_size]
+    growth = (
+        report_curve(await run_curve(servers, sizes, args.curve_rounds), sizes) if sizes else None
+    )
+    if not args.shapes:
+        return growth, {}
     procs = {kind: servers.start(FACTORIES[kind], fds=fds)[0] for kind in SERVERS}
     groups: Groups = {}
     try:
         await connect_groups(procs, groups)
         gc.collect()
         gc.freeze()  # thousands of long-lived client objects: keep them out of GC passes
-        return await run_rounds(procs, groups, args)
+        return growth, await run_rounds(procs, groups, args)
     finally:
         # socket.io clients first (a clean disconnect while their server runs), then
         # the servers abort their connections, then the minimal clients go.
@@ -327,8 +347,8 @@ def report(results: Results) -> tuple[float, float]:
         cpu_hub = [r["hub"].server_us / r["rooms"].server_us for r in rounds]
         cpu_sio = [r["socketio"].server_us / r["rooms"].server_us for r in rounds]
         for label, values, digits, note in (
-            ("ratio rooms/hub", by_hub, 2, "   (deliveries/s; goal >= 0.8)"),
-            ("ratio rooms/socketio", by_sio, 1, "   (deliveries/s; goal >= 3)"),
+            ("ratio rooms/hub", by_hub, 2, "   (deliveries/s; goal >= 0.9)"),
+            ("ratio rooms/socketio", by_sio, 1, "   (deliveries/s; goal >= 5)"),
             ("CPU per delivery hub/rooms", cpu_hub, 2, "   (server CPU; above 1: rooms cheaper)"),
             ("CPU per delivery sio/rooms", cpu_sio, 1, ""),
         ):
@@ -340,26 +360,34 @@ def report(results: Results) -> tuple[float, float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     description = "Room fan-out: wsnb.Rooms vs the bare wsnb.Hub vs python-socketio."
-    args = parse_options(description, OPTIONS, argv, "about 30 s")
+    args = parse_options(description, OPTIONS, argv, "about a minute")
     members = sum(shape.total for shape in SHAPES)
-    raise_fd_limit(len(SERVERS) * members + 512)  # a socket per member of every server
+    # A socket per member of every server; the curve's room (and warm-up) comes after.
+    raise_fd_limit(max(len(SERVERS) * members, args.max_size) + 512)
     print(
-        "Room fan-out: wsnb.Rooms vs bare wsnb.Hub (baseline) vs python-socketio (aiohttp)\n"
-        "servers: one process each, 127.0.0.1; clients: this process (minimal WebSocket "
-        "clients for rooms and hub, socketio.AsyncClient over websocket for socketio)\n"
-        f"shapes: {', '.join(f'{s.rooms} x {s.members} members' for s in SHAPES)}; "
-        "publishers are members and publish through the protocol, round-robin over rooms\n"
-        f"{args.rounds} interleaved rounds (order alternating); per turn 1 lead-in + "
-        f"{args.bursts} timed bursts of ~{args.burst_deliveries} deliveries, paced; "
-        f"{len(BODY)}-byte bodies\nThe last line: for each ratio, the median over rounds "
-        "of the shape where it is lowest (the worse case)."
+        "Rooms: wsnb.Rooms vs bare wsnb.Hub (baseline) vs python-socketio (aiohttp); servers: "
+        "one process each, 127.0.0.1, clients in this process\nscale curve: one room of "
+        f"{', '.join(str(n) for n in SIZES if n <= args.max_size) or 'none'} plain websockets "
+        f"clients, rooms vs hub vs bare websockets, {args.curve_rounds} rounds\n"
+        f"shapes: {', '.join(s.name for s in SHAPES) if args.shapes else 'none'} (rooms x members)"
+        "; minimal clients for rooms and hub, socketio.AsyncClient over websocket; publishers "
+        "are members, round-robin over rooms, rooms' with reply: false\n"
+        f"{args.rounds} interleaved rounds; per turn 1 lead-in + {args.bursts} timed bursts "
+        f"(socketio 1) of ~{args.burst_deliveries} deliveries, paced; {len(BODY)}-byte bodies\n"
+        "The last line: "
+        "each shape ratio for the shape where it is lowest; join_growth from the curve."
     )
     started = time.perf_counter()
     fds = members + 256
-    results = run(lambda servers: experiment(servers, args, fds), args.pin, ("clients", "servers"))
-    by_hub, by_sio = report(results)
+    growth, results = run(
+        lambda servers: experiment(servers, args, fds), args.pin, ("clients", "servers")
+    )
+    last = "ratio"
+    if results:
+        by_hub, by_sio = report(results)
+        last += f" rooms/hub={by_hub:.2f} rooms/socketio={by_sio:.1f}"
     print(f"total time {time.perf_counter() - started:.1f} s")
-    print(f"ratio rooms/hub={by_hub:.2f} rooms/socketio={by_sio:.1f}")
+    print(last + ("" if growth is None else f" join_growth={growth:.2f}"))
     return 0
 
 

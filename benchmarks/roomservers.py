@@ -1,5 +1,6 @@
 """The server kinds of rooms.py, for ``Servers.start``: ``wsnb.Rooms``, the bare hub
-under it as a room relay, and python-socketio rooms (aiohttp server).
+under it as a room relay, python-socketio rooms (aiohttp server), and a bare
+websockets server whose handler only waits (the memory floor of a connection).
 
 The relay is the baseline for rooms/hub: the first message names the
 connection's room, every later one is relayed verbatim to the room's members
@@ -62,7 +63,10 @@ async def socketio_server() -> Service:
     import socketio
     from aiohttp import web
 
-    sio = socketio.AsyncServer(async_mode="aiohttp", logger=False, engineio_logger=False)
+    # A long ping timeout: a loaded client process can be late with its pongs for seconds.
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp", logger=False, engineio_logger=False, ping_timeout=120
+    )
     app = web.Application()
     sio.attach(app)
 
@@ -81,4 +85,24 @@ async def socketio_server() -> Service:
     return Service({"socketio": runner.addresses[0][1]}, runner.cleanup)
 
 
-FACTORIES = {"rooms": rooms_server, "hub": hub_server, "socketio": socketio_server}
+async def bare_server() -> Service:
+    """``websockets.serve`` with a handler that waits for the close; no wsnb imported."""
+    from websockets.asyncio.server import serve
+
+    server = await serve(ServerConnection.wait_closed, HOST, 0, compression=None)
+
+    async def stop() -> None:
+        for connection in server.connections:
+            connection.transport.abort()
+        server.close()
+        await server.wait_closed()
+
+    return Service({"bare": server.sockets[0].getsockname()[1]}, stop)
+
+
+FACTORIES = {
+    "rooms": rooms_server,
+    "hub": hub_server,
+    "socketio": socketio_server,
+    "bare": bare_server,
+}
