@@ -315,3 +315,12 @@ def test_no_command_is_a_usage_error() -> None:
 
 
 # e. check: see test_check.py and test_check_store.py
+
+
+def test_demo_checks_the_install_and_exits_0() -> None:
+    """``python -m wsnb demo``, as the README says: one ok line per check, nothing left running."""
+    result = run_wsnb("demo")
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "all checks passed"
+    assert [line.split()[0] for line in lines[1:-1]] == ["ok"] * 4

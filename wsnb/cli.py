@@ -1,10 +1,11 @@
-"""The terminal face of wsnb: ``python -m wsnb serve|connect|check``.
+"""The terminal face of wsnb: ``python -m wsnb serve|connect|demo|check``.
 
 * ``serve echo|hub|rooms`` runs a server until Ctrl-C, then stops cleanly;
 * ``connect URL`` is an interactive client (wsnb/terminal.py): what you
   type is sent, what arrives is printed one line each; against a rooms
   server ``/join ROOM`` and plain lines chat (docs/protocol.md); it says
   who closed the connection and exits 1 when it was not you;
+* ``demo`` checks an install: real servers and clients on 127.0.0.1;
 * ``check NOTEBOOK...`` runs notebooks strictly with nbval and wsnb's
   sanitize rules, as this project's CI does.
 
@@ -221,6 +222,9 @@ def _parser() -> argparse.ArgumentParser:
         help="print every frame exactly as it arrives and send lines as typed (for scripts)",
     )
 
+    commands.add_parser(
+        "demo", help="check this install: real servers and clients on 127.0.0.1, one line each"
+    )
     add_check_parser(commands)
     return parser
 
@@ -237,6 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "connect":
             chat = Chat(raw=args.json)
             return asyncio.run(_connect(args.url, args.linger, chat, args.name, args.room))
+        elif args.command == "demo":
+            from .demo import main as demo_main
+
+            return demo_main([])
         else:
             return run_check(args, extra)
     except CliError as exc:
