@@ -33,7 +33,8 @@ def test_a_column_with_any_text_is_a_text_column_and_booleans_are_not_numbers() 
     assert [style for style, _ in cells(html, "th")] == [LEFT, LEFT]
 
 
-def test_without_text_left_the_table_is_as_before() -> None:
-    assert LEFT not in html_table(["name"], [["ada"]])
+def test_text_left_is_the_default_and_can_be_turned_off() -> None:
+    assert LEFT in html_table(["name"], [["ada"]])
+    assert LEFT not in html_table(["name"], [["ada"]], text_left=False)
     # No rows: nothing to align.
     assert html_table(["a"], [], text_left=True) == html_table(["a"], [])

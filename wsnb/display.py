@@ -19,17 +19,18 @@ def _is_number(value: object) -> bool:
 
 
 def html_table(
-    headers: Sequence[object], rows: Iterable[Sequence[object]], *, text_left: bool = False
+    headers: Sequence[object], rows: Iterable[Sequence[object]], *, text_left: bool = True
 ) -> str:
     """Render a table; every header and cell is converted with ``str`` and escaped.
 
-    With ``text_left=True``, columns that hold anything but numbers are
-    left-aligned (JupyterLab right-aligns every table cell, which makes chat
-    text and names hard to read); number columns stay right-aligned.
+    Columns that hold anything but numbers are left-aligned (JupyterLab
+    right-aligns every table cell, which makes chat text and names hard to
+    read); number columns stay right-aligned. ``text_left=False`` leaves the
+    alignment to the notebook.
 
-    >>> html_table(["name"], [["<b>"]])
+    >>> html_table(["name"], [["<b>"]], text_left=False)
     '<table><thead><tr><th>name</th></tr></thead><tbody><tr><td>&lt;b&gt;</td></tr></tbody></table>'
-    >>> aligned = html_table(["seq", "text"], [[1, "hi"]], text_left=True)
+    >>> aligned = html_table(["seq", "text"], [[1, "hi"]])
     >>> '<td>1</td><td style="text-align:left">hi</td>' in aligned
     True
     """
