@@ -163,7 +163,8 @@ async def test_repr_html_shows_the_state_the_stats_and_the_positions(rooms_serve
     assert "delivered: <code>3</code>" in html
     for name in ("replayed", "duplicates", "reconnects", "recoveries", "losses", "published"):
         assert f"{name}: <code>0</code>" in html
-    assert f"<td>lobby</td><td>{rooms.room('lobby').epoch}</td><td>3</td>" in html
+    left = '<td style="text-align:left">'  # text columns are left-aligned, numbers not
+    assert f"{left}lobby</td>{left}{rooms.room('lobby').epoch}</td><td>3</td>" in html
     assert "delivered=3" in repr(sub)
     await sub.close()
     assert "state: <code>closed</code>" in sub._repr_html_()
