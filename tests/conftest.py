@@ -9,6 +9,7 @@ served on the test's own loop and stopped after it. A test that restarts one
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -73,3 +74,23 @@ async def open_client() -> AsyncIterator[OpenClient]:
     yield open_
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's Chromium through Playwright (browser tests skip, with a reason, without it)."""
+    from browser_helpers import launched_chromium  # Playwright only when a test asks
+
+    async with launched_chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+async def chat_server() -> AsyncIterator[tuple[wsnb.Rooms, wsnb.Server]]:
+    """A ``wsnb.Rooms()`` served as "chat" for browser chats: ``(rooms, server)``."""
+    from browser_helpers import serve_rooms
+
+    rooms = wsnb.Rooms()
+    server = await serve_rooms(rooms)
+    yield rooms, server
+    await server.stop()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -34,7 +33,6 @@ from browser_helpers import (  # noqa: E402
     barrier,
     find_chromium,
     history_of,
-    launched_chromium,
     next_message,
     open_chat,
     open_html,
@@ -53,21 +51,6 @@ if CHROMIUM is None:
     pytest.skip(WHY_NOT, allow_module_level=True)
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with launched_chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-async def chat_server() -> AsyncIterator[ChatServer]:
-    """A ``wsnb.Rooms()`` served as "chat": ``(rooms, server)``."""
-    rooms = wsnb.Rooms()
-    server = await serve_rooms(rooms)
-    yield rooms, server
-    await server.stop()
 
 
 # a. two pages and a Python client chat ------------------------------------------------------

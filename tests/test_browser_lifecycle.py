@@ -8,7 +8,6 @@ on Enter). Keys are pressed one by one, as a user types them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -23,7 +22,6 @@ from browser_helpers import (  # noqa: E402
     ChatServer,
     find_chromium,
     history_of,
-    launched_chromium,
     open_chat,
     open_html,
     serve_rooms,
@@ -38,21 +36,6 @@ if find_chromium()[0] is None:
     pytest.skip(find_chromium()[1], allow_module_level=True)
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with launched_chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-async def chat_server() -> AsyncIterator[ChatServer]:
-    """A ``wsnb.Rooms()`` served as "chat": ``(rooms, server)``."""
-    rooms = wsnb.Rooms()
-    server = await serve_rooms(rooms)
-    yield rooms, server
-    await server.stop()
 
 
 _STATUS_RECORDER = """root => {

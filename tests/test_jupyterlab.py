@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,7 +30,7 @@ pytest.importorskip(
     reason="JupyterLab is not installed (pip install jupyterlab; it is in wsnb's [test] extra)",
 )
 
-from browser_helpers import find_chromium, launched_chromium  # noqa: E402
+from browser_helpers import find_chromium  # noqa: E402
 from jupyterlab_helpers import Lab, NotebookPage, start_lab  # noqa: E402
 from playwright.async_api import Browser, Locator  # noqa: E402
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError  # noqa: E402
@@ -77,12 +77,6 @@ BOTH_SAY = f"""prefix => {{ const chats = [...{CHATS_JS}];
         chat.querySelector(".wsnb-chat-status").textContent.startsWith(prefix)); }}"""
 
 SERVER_STOPPED = "The server stopped (1001, going away"
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with launched_chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")
