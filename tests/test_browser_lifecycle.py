@@ -27,7 +27,7 @@ from browser_helpers import (  # noqa: E402
     serve_rooms,
     wait_for_members,
 )
-from helpers import free_port, serve_again  # noqa: E402
+from helpers import free_port, serve_again, wait_until  # noqa: E402
 from playwright.async_api import Browser  # noqa: E402
 
 import wsnb  # noqa: E402
@@ -169,7 +169,13 @@ async def test_a_connection_cut_without_a_close_frame_says_what_1006_means(
     page = await open_chat(browser, server, "lobby", "ada")
     await page.root.evaluate(_STATUS_RECORDER)
     assert wsnb.faults.drop_connections(server) == 1
+    # "open" may still be the state from before the page saw the drop: wait for the
+    # page to say it is reconnecting, then for the rejoin as the server sees it.
+    await page.page.wait_for_function(
+        "window.wsnbStatuses.some(s => s.startsWith('reconnecting'))", timeout=10_000
+    )
     await page.wait_state("open")
+    await wait_until(lambda: members(rooms) == ["ada"], "ada rejoined after the drop")
     statuses: list[str] = await page.page.evaluate("window.wsnbStatuses")
     assert (
         "reconnecting: Disconnected (1006, no close frame: the server's process ended or the "
