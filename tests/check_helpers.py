@@ -7,6 +7,7 @@ timeouts are a couple of seconds so that the suite stays fast.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -23,10 +24,15 @@ CELL_TIMEOUT = "4"
 def run_check(
     *args: str | Path, cwd: Path = FIXTURES, timeout: float = 240
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m wsnb check ARGS`` in ``cwd``; its output is a pipe, as in CI."""
+    """``python -m wsnb check ARGS`` in ``cwd``; its output is a pipe, as in CI.
+
+    Pytest fits its summary lines to ``COLUMNS``, which CI machines set as they
+    please; the width is pinned so a count of lines does not depend on it.
+    """
     return subprocess.run(
         [sys.executable, "-m", "wsnb", "check", *map(str, args)],
         cwd=cwd,
+        env={**os.environ, "COLUMNS": "80"},
         capture_output=True,
         text=True,
         timeout=timeout,
