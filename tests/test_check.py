@@ -191,7 +191,9 @@ def test_a_dying_thread_fails_every_run(tmp_path: Path) -> None:
     for n in range(2):  # in its report and in wsnb check's summary, whichever cell caught it
         lines = [line for line in result.stdout.splitlines() if f"run{n}.ipynb" in line]
         caught = [line for line in lines if "an exception in thread 'Thread-" in line]
-        assert len(caught) >= 1 and any(line.startswith(f"FAILED run{n}.ipynb: ") for line in caught)
+        assert len(caught) >= 1 and any(
+            line.startswith(f"FAILED run{n}.ipynb: ") for line in caught
+        )
     assert result.stdout.count("an exception in thread 'Thread-") >= 2 * 2
     assert "2 failed, 4 passed" in result.stdout
 
