@@ -13,16 +13,22 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Data
 
+from .backend import RoomsBackend
+from .core.pages import data_text
 from .core.rooms import Outgoing, RoomLimits, RoomsCore
 from .display import html_card, html_table
+from .errors import WsnbError
 from .hub import DEFAULT_MAX_BUFFERED, Hub, SlowClientPolicy
 from .json_messages import encode_json
+
+if TYPE_CHECKING:
+    from .shared_rooms import BackendLink
 
 __all__ = ["Rooms", "RoomView"]
 
@@ -127,6 +133,14 @@ class Rooms:
     most people change; ``limits`` sets them all (:class:`wsnb.RoomLimits`).
     ``max_buffered`` and ``slow_clients`` are the hub's slow-client policy.
     Your own handler can put its connections in rooms too: :class:`wsnb.ChatRoom`.
+
+    ``backend`` shares the rooms with other server processes (each with its
+    own ``Rooms`` on the same backend): one numbering, one history and one
+    member list per room, whichever process a client is connected to::
+
+        redis = wsnb.redis_server()        # or the URL of your Redis or Valkey
+        rooms = wsnb.Rooms(backend=wsnb.RedisBackend(redis.url))
+        server = await wsnb.serve(rooms)   # connects to Redis first
     """
 
     def __init__(
@@ -137,12 +151,27 @@ class Rooms:
         history_size: int | None = None,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         slow_clients: SlowClientPolicy = "close",
+        backend: RoomsBackend | None = None,
     ) -> None:
         limits = limits or RoomLimits()
         if history_size is not None:
             joins = min(limits.join_history, history_size)
             limits = dataclasses.replace(limits, history_size=history_size, join_history=joins)
-        self.core: RoomsCore[Connection] = RoomsCore(limits, rooms=rooms)
+        if backend is not None:
+            size = backend.history_size
+            limits = dataclasses.replace(
+                limits, history_size=size, join_history=min(limits.join_history, size)
+            )
+        self.core: RoomsCore[Connection] = RoomsCore(
+            limits, rooms=rooms, shared=backend is not None
+        )
+        self.backend = backend
+        """Where the rooms are shared with other processes (None: this process alone)."""
+        self._link: BackendLink | None = None
+        if backend is not None:
+            from .shared_rooms import BackendLink
+
+            self._link = BackendLink(self.core, backend, self._send)
         self._formats: dict[Connection, Formatter] = {}  # members of your own handler
         self.hub = Hub(
             max_buffered=max_buffered,
@@ -153,16 +182,28 @@ class Rooms:
 
     async def __call__(self, connection: Connection) -> None:
         """Serve one connection until it closes, then take it out of its rooms."""
-        core, send = self.core, self._send
+        core, send, link = self.core, self._send, self._link
         with self.hub.join(connection):
             core.connect(connection)
             try:
                 async for raw in connection:
                     send(core.receive(connection, raw))
+                    if link is not None and core.asks_pending:
+                        await link.perform(core.take_asks())
             except ConnectionClosed:
                 pass
             finally:
                 self._forget(connection)
+
+    async def _serving_starts(self) -> None:
+        """:func:`wsnb.serve` is about to serve these rooms: connect to the backend first."""
+        if self._link is not None:
+            await self._link.server_starts()
+
+    async def _serving_stopped(self) -> None:
+        """A server of these rooms stopped: after the last, leave the backend cleanly."""
+        if self._link is not None:
+            await self._link.server_stopped()
 
     def _forget(self, connection: Connection) -> None:
         """Take ``connection`` out of its rooms now (it closed, or is being closed as slow)."""
@@ -179,6 +220,8 @@ class Rooms:
             loop = asyncio.get_running_loop()
             for room, delay in self.core.take_due():
                 loop.call_later(delay, self._flush_presence, room)
+        if self._link is not None and self.core.asks_pending:
+            self._link.schedule(self.core.take_asks())
 
     def _flush_presence(self, room: str) -> None:
         self._send(self.core.flush_presence(room))
@@ -202,16 +245,46 @@ class Rooms:
         Example::
 
             rooms.publish("lobby", "the server says hi")
+
+        Rooms shared through a backend number messages there: ``await
+        rooms.publish_shared(room, body)`` instead.
         """
+        if self._link is not None:
+            raise WsnbError(
+                "these rooms are shared through a backend, which numbers each message: "
+                f"use `await rooms.publish_shared({room!r}, ...)`"
+            )
         out = self.core.publish(room, body, sender)
         self._send([out])
         return self.core.room(room).history.last_seq
 
+    async def publish_shared(self, room: str, body: Any, sender: str = "server") -> int:
+        """Publish ``body`` in ``room`` from the server side, with or without a backend;
+        return its sequence number once it is numbered (and kept).
+
+        Example::
+
+            seq = await rooms.publish_shared("lobby", "the server says hi")
+        """
+        if self._link is None:
+            return self.publish(room, body, sender)
+        if not self._link.running:
+            raise WsnbError("serve these rooms first (`await wsnb.serve(rooms)`): "
+                            "that connects them to their backend")  # fmt: skip
+        data = data_text(sender, body, time.time())
+        epoch, seq = await self._link.backend.publish(room, data)
+        self._send(self.core.deliver(room, epoch, seq, data))
+        return seq
+
     def forget_history(self) -> None:
         """Lose every room's history (new epochs), as a restart without storage would.
 
-        Clients that resume afterwards are told ``recovered: false``.
+        Clients that resume afterwards are told ``recovered: false``. Rooms
+        shared through a backend keep their history there (restart a Redis
+        without AOF to see them lose it).
         """
+        if self._link is not None:
+            raise WsnbError("these rooms keep their history in their backend, not here")
         self.core.forget_history()
 
     def names(self) -> list[str]:

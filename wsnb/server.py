@@ -141,10 +141,16 @@ class Server:
     async def _start(
         cls, handler: Handler, name: str, host: str | None, port: int, options: dict[str, Any]
     ) -> Server:
+        starts = getattr(handler, "_serving_starts", None)  # wsnb.Rooms with a backend
+        if starts is not None:
+            await starts()
         try:
             ws_server = await _ws_serve(ends_quietly(handler), host, port, **options)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
+        except BaseException as exc:
+            stopped = getattr(handler, "_serving_stopped", None)
+            if stopped is not None:
+                await stopped()
+            if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
                 raise PortInUseError(
                     exc.errno,
                     f"port {port} on {host} is in use by a program that wsnb did not start "
@@ -185,6 +191,9 @@ class Server:
             try:
                 self.ws_server.close(close_connections=True)
                 await self.ws_server.wait_closed()
+                stopped = getattr(self.handler, "_serving_stopped", None)
+                if stopped is not None:  # wsnb.Rooms with a backend: its members leave
+                    await stopped()
             finally:
                 self._state = "stopped"
                 self._stopped.set_result(None)

@@ -32,6 +32,7 @@ DOCUMENTED_CODES = {
     "not_a_member",
     "too_many_rooms",
     "server_full",
+    "unavailable",
 }
 
 

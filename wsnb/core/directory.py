@@ -35,6 +35,21 @@ class Room(Generic[K]):
     presence: PresenceBatch = field(default_factory=PresenceBatch)
     message_head: tuple[str, str] = field(default=("", ""), repr=False)
     """(epoch, the JSON every ``message`` event of that epoch starts with), cached."""
+    remote: dict[int, str] = field(default_factory=dict)
+    """Shared rooms: the members connected to other processes, id -> name."""
+    watched: bool = False
+    """Shared rooms: whether this process follows the room (its copy is current)."""
+    held: dict[int, tuple[str, str]] = field(default_factory=dict, repr=False)
+    """Shared rooms: messages that came ahead of a gap, seq -> (epoch, data)."""
+    fetching: bool = False
+    """Shared rooms: a gap's messages were asked for and have not come yet."""
+    joining: int = 0
+    """Shared rooms: joins waiting for the backend (the room is followed meanwhile)."""
+
+    @property
+    def count(self) -> int:
+        """How many members the room has, here and (shared rooms) in other processes."""
+        return len(self.members) + len(self.remote)
 
 
 class RoomDirectory(Generic[K]):
@@ -90,7 +105,7 @@ class RoomDirectory(Generic[K]):
             return False
         room = self._rooms.pop(next(iter(self._empty)))
         del self._empty[room.name]
-        room.history.reset()  # its bytes leave the budget
+        self.budget.release(room.history)  # its bytes leave the budget
         return True
 
     def emptied(self, room: Room[K]) -> None:

@@ -30,6 +30,7 @@ class ErrorCode:
     TOO_LARGE = "too_large"
     SERVER_FULL = "server_full"
     NOT_TEXT = "not_text"
+    UNAVAILABLE = "unavailable"
 
 
 class ProtocolError(Exception):

@@ -27,6 +27,7 @@ class RoomReads(Generic[K]):
     """
 
     limits: RoomLimits
+    shared: bool
     _rooms: RoomDirectory[K]
     _members: dict[K, Any]
 
@@ -49,10 +50,10 @@ class RoomReads(Generic[K]):
         after = check_int(envelope, "data.after", 0) or 0
         limit = check_int(envelope, "data.limit", 1, self.limits.max_page)
         page = self._member_page(room, after, limit or self.limits.members_page)
-        last = room.joins if not room.members else room.members[next(reversed(room.members))]
+        last = self._last_member_id(room)
         data = {
             "room": room.name,
-            "count": len(room.members),
+            "count": room.count,
             "members": page,
             "next": page[-1]["id"] if page and page[-1]["id"] < last else None,
         }
@@ -64,8 +65,7 @@ class RoomReads(Generic[K]):
         limit = limit or self.limits.members_page
         rooms = self._rooms.after(after)
         page = [
-            {"room": r.name, "count": len(r.members), "seq": r.history.last_seq}
-            for r in rooms[:limit]
+            {"room": r.name, "count": r.count, "seq": r.history.last_seq} for r in rooms[:limit]
         ]
         data = {
             "count": len(self._rooms),
@@ -100,10 +100,21 @@ class RoomReads(Generic[K]):
         return reply_text(envelope, data, key, texts)
 
     def _member_page(self, room: Room[K], after: int, limit: int) -> list[dict[str, Any]]:
-        members, page = self._members, []
-        for key, member_id in room.members.items():
+        members = self._members
+        if self.shared:  # this process's members and the others', by id
+            everyone = [(i, members[k].name) for k, i in room.members.items() if i > after]
+            everyone += [(i, name) for i, name in room.remote.items() if i > after]
+            everyone.sort()
+            return [{"id": i, "name": name} for i, name in everyone[:limit]]
+        page = []
+        for key, member_id in room.members.items():  # ids grow in join order here
             if member_id > after:
                 page.append({"id": member_id, "name": members[key].name})
                 if len(page) == limit:
                     break
         return page
+
+    def _last_member_id(self, room: Room[K]) -> int:
+        """The highest id of a current member (the join counter if nobody is in)."""
+        ids = [*room.members.values(), *room.remote]
+        return max(ids) if ids else room.joins

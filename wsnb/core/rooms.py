@@ -17,6 +17,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .asks import Ask, Fetch, Join, Leave, Publish, Rename, Unwatch
 from .deprecation import renamed_names, warn_renamed
 from .directory import Room, RoomDirectory
 from .dispatch import Dispatcher
@@ -27,6 +28,8 @@ from .pages import (
     Outgoing,
     check_int,
     check_text,
+    data_text,
+    message_data,
     message_head,
     message_text,
     publish_reply_text,
@@ -75,9 +78,15 @@ class RoomsCore(RoomReads[K]):
         rooms: Iterable[str] | None = None,
         clock: Callable[[], float] = time.time,
         epoch_factory: Callable[[], str] | None = None,
+        shared: bool = False,
     ) -> None:
         self.limits = limits or RoomLimits()
         self.rooms_are_fixed = rooms is not None
+        self.shared = shared
+        """Rooms shared with other processes: a backend numbers messages and gives member
+        ids; what needs it waits in :meth:`take_asks` (:mod:`wsnb.core.asks`)."""
+        self._asks: list[Ask[K]] = []
+        self._pending_events: list[Outgoing[K]] = []
         self._clock = clock
         self._epoch_factory = epoch_factory
         self._members: dict[K, _Member] = {}
@@ -143,7 +152,7 @@ class RoomsCore(RoomReads[K]):
         due, self._due = self._due, []
         limits = self.limits
         return [
-            (name, presence_delay(len(room.members), limits.presence_interval,
+            (name, presence_delay(room.count, limits.presence_interval,
                                   limits.presence_max_interval))
             for name in due
             if (room := self._rooms.get(name)) is not None
@@ -153,6 +162,157 @@ class RoomsCore(RoomReads[K]):
         """The presence event of ``room`` (or of every room) for its changes so far."""
         rooms = list(self._rooms) if room is None else [self._rooms.get(room)]
         return [out for r in rooms if r is not None and (out := self._presence_event(r))]
+
+    # Shared rooms: what the backend answers, and what happened elsewhere -------------
+
+    @property
+    def asks_pending(self) -> bool:
+        """Whether :meth:`take_asks` has requests for the backend."""
+        return bool(self._asks)
+
+    def take_asks(self) -> list[Ask[K]]:
+        """The requests for the backend since the last call, in order (shared rooms)."""
+        asks, self._asks = self._asks, []
+        return asks
+
+    def published(self, ask: Publish[K], epoch: str, seq: int) -> list[Outgoing[K]]:
+        """The backend numbered ``ask``'s message ``seq`` in ``epoch``: the publisher's
+        reply (if it wants one), then the message to the room's members here."""
+        out: list[Outgoing[K]] = []
+        if ask.reply and ask.key in self._members:
+            out.append(Outgoing((ask.key,), publish_reply_text(ask.envelope, ask.room, seq)))
+        out += self.deliver(ask.room, epoch, seq, ask.data)
+        return out
+
+    def joined(self, ask: Join[K], member_id: int) -> list[Outgoing[K]]:
+        """The backend gave ``ask``'s member the id ``member_id``: it is in, and told so."""
+        member = self._members.get(ask.key)
+        room = self._rooms.get(ask.room)
+        if room is not None:
+            room.joining -= 1
+        if member is None or room is None or ask.key in room.members:
+            self._asks.append(Leave(ask.room, member_id))  # gone meanwhile: undo it there
+            if room is not None and not room.members:
+                self._last_one_left(room)
+            return []
+        out: list[Outgoing[K]] = []
+        room.joins = max(room.joins, member_id)
+        self._add_member(ask.key, member, room, member_id, out)
+        out.insert(0, self._join_reply(ask.key, ask.envelope, room, ask.history, ask.resume))
+        return out
+
+    def failed(self, ask: Publish[K] | Join[K], why: str) -> list[Outgoing[K]]:
+        """The backend could not do ``ask`` (``why``): an ``unavailable`` error to its sender."""
+        if isinstance(ask, Join) and (room := self._rooms.get(ask.room)) is not None:
+            room.joining -= 1
+            if not room.members:
+                self._last_one_left(room)
+        if ask.key not in self._members:
+            return []
+        error = ask.envelope.fail(
+            ErrorCode.UNAVAILABLE, f"the rooms' shared store did not answer ({why}); try again"
+        )
+        return [Outgoing((ask.key,), encode_json(error.to_message()))]
+
+    def load(
+        self,
+        room: str,
+        epoch: str,
+        last_seq: int,
+        messages: Iterable[tuple[int, str]],
+        remote: dict[int, str],
+    ) -> None:
+        """Start following shared ``room`` from the backend's snapshot: its epoch and last
+        seq, its newest messages ``(seq, data)`` (oldest first), other processes' members."""
+        target = self._rooms[room]
+        history = target.history
+        messages = list(messages)
+        history.restart_at(epoch, (messages[0][0] if messages else last_seq + 1) - 1)
+        head = message_head(room, epoch)
+        for seq, data in messages:
+            if seq == history.next_seq:
+                history.append(message_data(head, seq, data))
+        history.last_seq = max(history.last_seq, last_seq)
+        target.remote = dict(remote)
+        target.watched, target.held, target.fetching = True, {}, False
+
+    def deliver(self, room: str, epoch: str, seq: int, data: str) -> list[Outgoing[K]]:
+        """Message ``seq`` of shared ``room`` came from the backend (published here or
+        elsewhere): delivered in order, once; a gap before it is fetched (:class:`Fetch`)."""
+        target = self._rooms.get(room)
+        if target is None or not target.watched:
+            return []
+        history = target.history
+        if epoch != history.epoch:  # the backend lost the history: follow its new epoch
+            history.restart_at(epoch, seq - 1)
+            target.held, target.fetching = {}, False
+        if seq <= history.last_seq:
+            return []  # had it already
+        if seq > history.next_seq:
+            target.held[seq] = (epoch, data)
+            if not target.fetching:
+                target.fetching = True
+                self._asks.append(Fetch(room, history.last_seq))
+            return []
+        out = [self._keep_numbered(target, seq, data)]
+        while (held := target.held.pop(history.next_seq, None)) is not None:
+            out.append(self._keep_numbered(target, history.next_seq, held[1]))
+        return out
+
+    def fill(
+        self, room: str, epoch: str, first_seq: int, messages: Iterable[tuple[int, str]]
+    ) -> list[Outgoing[K]]:
+        """A :class:`Fetch` came back: ``room``'s kept messages from ``first_seq`` on. Messages
+        the backend no longer keeps are skipped (members here see the jump in seq)."""
+        target = self._rooms.get(room)
+        if target is None or not target.watched:
+            return []
+        target.fetching = False
+        history = target.history
+        if epoch == history.epoch and first_seq > history.next_seq:
+            history.restart_at(epoch, first_seq - 1)  # lost for good, here too
+        out: list[Outgoing[K]] = []
+        for seq, data in messages:
+            out += self.deliver(room, epoch, seq, data)
+        held = target.held
+        if held and not target.fetching:  # still a gap (the fetch raced a newer message)
+            target.held = {}
+            for seq in sorted(held):
+                out += self.deliver(room, *held[seq][:1], seq, held[seq][1])
+        return out
+
+    def remote_change(self, room: str, event: str, member_id: int, name: str) -> None:
+        """A member of another process joined (``"join"``), left or was renamed."""
+        target = self._rooms.get(room)
+        if target is None or not target.watched:
+            return
+        remote = target.remote
+        if event == "join":
+            if member_id in remote:
+                return
+            remote[member_id] = name
+            target.joins = max(target.joins, member_id)
+            target.presence.join(member_id, name)
+        elif event == "leave":
+            if remote.pop(member_id, None) is None:
+                return
+            target.presence.leave(member_id, name)
+        elif event == "rename":
+            was = remote.get(member_id)
+            if was is None or was == name:
+                return
+            remote[member_id] = name
+            target.presence.rename(member_id, name, was=was)
+        else:
+            return
+        out: list[Outgoing[K]] = []
+        self._presence_changed(target, out)
+        self._pending_events.extend(out)
+
+    def take_events(self) -> list[Outgoing[K]]:
+        """Presence events due at once after :meth:`remote_change` (a full batch)."""
+        out, self._pending_events = self._pending_events, []
+        return out
 
     # Queries for the I/O layer and the notebook ---------------------------------
 
@@ -206,6 +366,8 @@ class RoomsCore(RoomReads[K]):
             room = self._rooms[room_name]
             room.presence.rename(room.members[key], name, was=old)
             self._presence_changed(room, out)
+            if self.shared:
+                self._asks.append(Rename(room_name, room.members[key], name))
         return out
 
     @commands.on("join", needs_room=True)
@@ -224,18 +386,40 @@ class RoomsCore(RoomReads[K]):
         out: list[Outgoing[K]] = []
         if key not in room.members:
             self._rooms.entered(room)
+            if self.shared:  # the backend gives the id (then joined())
+                room.joining += 1
+                ask = Join(key, envelope, room_name, member.name, history_size, resume)
+                self._asks.append(ask)
+                return out
             room.joins += 1
-            room.members[key] = room.joins
-            member.rooms.append(room_name)
-            room.presence.join(room.joins, member.name)
-            self._presence_changed(room, out)
+            self._add_member(key, member, room, room.joins, out)
+        out.insert(0, self._join_reply(key, envelope, room, history_size, resume))
+        return out
+
+    def _add_member(
+        self, key: K, member: _Member, room: Room[K], member_id: int, out: list[Outgoing[K]]
+    ) -> None:
+        room.members[key] = member_id
+        member.rooms.append(room.name)
+        room.presence.join(member_id, member.name)
+        self._presence_changed(room, out)
+
+    def _join_reply(
+        self,
+        key: K,
+        envelope: Envelope,
+        room: Room[K],
+        history_size: int | None,
+        resume: tuple[str, int] | None,
+    ) -> Outgoing[K]:
+        limits = self.limits
         history = room.history
         data: dict[str, Any] = {
-            "room": room_name,
+            "room": room.name,
             "protocol": PROTOCOL_VERSION,
             "epoch": history.epoch,
             "seq": history.last_seq,
-            "count": len(room.members),
+            "count": room.count,
             "you": room.members[key],
             "members": self._member_page(room, 0, limits.members_page),
         }
@@ -250,9 +434,7 @@ class RoomsCore(RoomReads[K]):
             else:
                 data["reason"] = replay.reason
                 messages, more = history.latest(wanted), None
-        text = self._history_reply(envelope, data, messages, more)
-        out.insert(0, Outgoing((key,), text))
-        return out
+        return Outgoing((key,), self._history_reply(envelope, data, messages, more))
 
     @commands.on("leave", needs_room=True)
     def _leave_command(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
@@ -274,6 +456,8 @@ class RoomsCore(RoomReads[K]):
             raise envelope.fail(
                 ErrorCode.WRONG_TYPE, "'data.reply' must be a boolean", "data.reply"
             )
+        if self.shared:
+            return self._ask_to_publish(key, envelope, room, member.name, wants_reply)
         text = self._message_text(room, member.name, data["body"])
         size = text_bytes(text)
         if size > self.limits.max_event_bytes:
@@ -352,6 +536,40 @@ class RoomsCore(RoomReads[K]):
             room.message_head = history.epoch, message_head(room.name, history.epoch)
         return message_text(room.message_head[1], history.next_seq, sender, body, self._clock())
 
+    def _ask_to_publish(
+        self, key: K, envelope: Envelope, room: Room[K], sender: str, reply: bool | None
+    ) -> list[Outgoing[K]]:
+        """Shared rooms: the message checked here, numbered by the backend (then published())."""
+        data = data_text(sender, envelope.data["body"], self._clock())
+        head = room.message_head
+        if head[0] != room.history.epoch:
+            head = room.message_head = (
+                room.history.epoch,
+                message_head(room.name, room.history.epoch),
+            )
+        size = text_bytes(data) + text_bytes(head[1]) + 30  # its seq, ',"data":' and '}'
+        if size > self.limits.max_event_bytes:
+            raise envelope.fail(
+                ErrorCode.TOO_LARGE,
+                f"the message event would be about {size} bytes, over the limit of "
+                f"{self.limits.max_event_bytes}; send a smaller body",
+                "data.body",
+            )
+        self._asks.append(Publish(key, envelope, room.name, data, reply is not False))
+        return []
+
+    def _keep_numbered(self, room: Room[K], seq: int, data: str) -> Outgoing[K]:
+        """Shared rooms: message ``seq`` (the next), from the backend, kept and addressed."""
+        head = room.message_head
+        if head[0] != room.history.epoch:
+            head = room.message_head = (
+                room.history.epoch,
+                message_head(room.name, room.history.epoch),
+            )
+        text = message_data(head[1], seq, data)
+        room.history.append(text)
+        return Outgoing(tuple(room.members), text)
+
     def _keep(self, room: Room[K], text: str, size: int | None = None) -> Outgoing[K]:
         room.history.append(text, size)
         self._rooms.used(room)
@@ -362,7 +580,17 @@ class RoomsCore(RoomReads[K]):
         member.rooms.remove(room.name)
         room.presence.leave(member_id, member.name)
         self._presence_changed(room, out)
-        if not room.members and not self.rooms_are_fixed:
+        if self.shared:
+            self._asks.append(Leave(room.name, member_id))
+        if not room.members:
+            self._last_one_left(room)
+
+    def _last_one_left(self, room: Room[K]) -> None:
+        if self.shared and room.watched and not room.joining:  # its copy goes stale from now
+            room.watched, room.remote, room.held = False, {}, {}
+            room.presence = type(room.presence)()
+            self._asks.append(Unwatch(room.name))
+        if not self.rooms_are_fixed:
             self._rooms.emptied(room)
 
     def _presence_changed(self, room: Room[K], out: list[Outgoing[K]]) -> None:
@@ -378,7 +606,7 @@ class RoomsCore(RoomReads[K]):
     def _presence_event(self, room: Room[K]) -> Outgoing[K] | None:
         if not room.presence:
             return None
-        data = room.presence.data(len(room.members))
+        data = room.presence.data(room.count)
         if not room.members:
             return None
         event = {"type": "presence", "room": room.name, "data": data}
