@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from redis_helpers import redis_prefix, redis_url  # noqa: F401 (fixtures for every test)
 
 import wsnb
 

@@ -28,6 +28,7 @@ from .hub import Hub, HubClient
 from .json_messages import decode_json, encode_json, recv_json, send_json
 from .json_protocol import JsonProtocol
 from .limits import max_connections, rate_limited
+from .redis_server import RedisServer, redis_server
 from .registry import running_servers, stop_all
 from .rooms import Rooms, RoomView
 from .rooms_client import RequestError, RoomsClient
@@ -54,6 +55,7 @@ __all__ = [
     "NotJSONError",
     "OfflineBufferFull",
     "PortInUseError",
+    "RedisServer",
     "RequestError",
     "RoomLimits",
     "RoomView",
@@ -89,6 +91,7 @@ __all__ = [
     "notebook_backoff",
     "rate_limited",
     "recv_json",
+    "redis_server",
     "require_subprotocol",
     "run",
     "running_servers",
