@@ -104,7 +104,8 @@ registry = Registry()
 def running_servers() -> list[RunningServer]:
     """Return the servers wsnb started that are still running, oldest first.
 
-    Each is a :class:`wsnb.Server` or a :class:`wsnb.ThreadedServer`.
+    Each is a :class:`wsnb.Server`, a :class:`wsnb.ThreadedServer` or a
+    :class:`wsnb.RedisServer`.
 
     Example::
 

