@@ -79,7 +79,7 @@ class BackendLink:
         if self._worker is not None and self._queue is not None:
             done = asyncio.get_running_loop().create_future()
             self._queue.put_nowait(lambda: _resolve(done))
-            await asyncio.wait({done, self._worker}, timeout=5)
+            await asyncio.wait({done, self._worker}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
             self._worker.cancel()
             self._worker = self._queue = None
         for task in list(self._tasks):

@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as Connector
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
+from websockets.uri import parse_uri
 
 from .backoff import notebook_backoff
 from .client import connect
@@ -75,6 +77,10 @@ class Subscriber:
     publish in flight when the connection drops is sent again: at least
     once. A publish the server refuses is set aside (noted in the timeline).
 
+    ``target`` may be a list of servers that share their rooms (``wsnb.Rooms``
+    on one backend): each reconnection tries the next, so the subscriber
+    resumes on another process when one dies, exactly once all the same.
+
     Example::
 
         sub = await wsnb.subscribe(server, ["lobby"], name="ada")
@@ -85,7 +91,7 @@ class Subscriber:
 
     def __init__(
         self,
-        target: Target,
+        target: Target | Sequence[Target],
         rooms: list[str],
         *,
         name: str | None = None,
@@ -101,7 +107,13 @@ class Subscriber:
                 "Subscriber follows rooms of wsnb.Rooms; to follow any stream with a "
                 "callback, use wsnb.stream(url, on_message)"
             )
-        self.url = target if isinstance(target, str) else target.url
+        targets = [target] if isinstance(target, str) or hasattr(target, "url") else target
+        self.urls = [t if isinstance(t, str) else t.url for t in targets]
+        """The servers it connects to, the next one at each reconnection."""
+        if not self.urls:
+            raise ValueError("subscribe to at least one server")
+        self.url = self.urls[0]
+        """The server it is connected to, or will try next."""
         self.name = name
         self.rooms = list(rooms)
         self.on_lost = on_lost
@@ -118,6 +130,7 @@ class Subscriber:
         self._connect_options = connect_options
         self._task: asyncio.Task[None] | None = None
         self._connection: ClientConnection | None = None
+        self._connector: Connector | None = None
 
     # The application's side ---------------------------------------------------------
 
@@ -232,13 +245,22 @@ class Subscriber:
 
     def _recorded_delays(self) -> Generator[float]:
         for delay in self._delays():
-            self._note("retry", f"in {delay * 1000:.0f} ms")
+            self._next_server()
+            self._note("retry", f"{self.url} in {delay * 1000:.0f} ms")
             yield delay
 
+    def _next_server(self) -> None:
+        """Several servers sharing the rooms: the next reconnection tries the next one."""
+        if len(self.urls) > 1 and self._connector is not None:
+            self.url = self.urls[(self.urls.index(self.url) + 1) % len(self.urls)]
+            # What websockets' connect() reads at each attempt (as its redirects set them).
+            self._connector.uri, self._connector.ws_uri = self.url, parse_uri(self.url)
+
     async def _run(self) -> None:
-        connections = connect(
+        self._connector = connect(
             self.url, reconnect_delays=self._recorded_delays, **self._connect_options
-        ).__aiter__()
+        )
+        connections = self._connector.__aiter__()
         # Close websockets' reconnecting generator here, not in a later loop turn.
         async with contextlib.aclosing(connections):  # type: ignore[type-var]
             await self._run_connections(connections)
@@ -268,6 +290,7 @@ class Subscriber:
                 return
             self._state = "reconnecting"
             self._note("dropped", "")
+            self._next_server()
 
     async def _session(self, client: RoomsClient) -> None:
         if self.name is not None:
@@ -371,7 +394,7 @@ class Subscriber:
 
 
 async def subscribe(
-    target: Target,
+    target: Target | Sequence[Target],
     rooms: list[str],
     *,
     name: str | None = None,

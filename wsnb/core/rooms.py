@@ -269,7 +269,10 @@ class RoomsCore(RoomReads[K]):
             return []
         target.fetching = False
         history = target.history
-        if epoch == history.epoch and first_seq > history.next_seq:
+        if epoch != history.epoch:  # the backend lost the history (and started anew)
+            history.restart_at(epoch, first_seq - 1)
+            target.held = {}
+        elif first_seq > history.next_seq:
             history.restart_at(epoch, first_seq - 1)  # lost for good, here too
         out: list[Outgoing[K]] = []
         for seq, data in messages:
