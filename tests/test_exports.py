@@ -24,6 +24,7 @@ PUBLIC = {
     "NotJSONError",
     "OfflineBufferFull",
     "PortInUseError",
+    "RedisBackend",
     "RedisServer",
     "RequestError",
     "RoomLimits",

@@ -28,6 +28,7 @@ from .hub import Hub, HubClient
 from .json_messages import decode_json, encode_json, recv_json, send_json
 from .json_protocol import JsonProtocol
 from .limits import max_connections, rate_limited
+from .redis_backend import RedisBackend
 from .redis_server import RedisServer, redis_server
 from .registry import running_servers, stop_all
 from .rooms import Rooms, RoomView
@@ -55,6 +56,7 @@ __all__ = [
     "NotJSONError",
     "OfflineBufferFull",
     "PortInUseError",
+    "RedisBackend",
     "RedisServer",
     "RequestError",
     "RoomLimits",

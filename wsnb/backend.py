@@ -113,6 +113,12 @@ class RoomsBackend(Protocol):
         """Number ``data`` as ``room``'s next message, keep it, send it to every process;
         return its ``(epoch, seq)``."""
 
+    async def publish_once(
+        self, room: str, data: str, idempotency_key: str
+    ) -> tuple[str, int, bool]:
+        """:meth:`publish`, unless a publish with ``idempotency_key`` in ``room`` was
+        numbered in the last 120 s: then its ``(epoch, seq)`` and ``True`` (a duplicate)."""
+
     async def since(self, room: str, seq: int) -> RoomRange:
         """``room``'s messages after ``seq`` that are still kept (to fill a gap)."""
 

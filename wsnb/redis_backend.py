@@ -14,6 +14,8 @@ Cluster hash tag, so that one room's keys share a slot)::
     p:{r}:ch            channel "m<epoch>:<seq>:<data>" for a message,
                                 "p<event>\\t<node>\\t<id>\\t<name>" for presence
     p:{r}:members       hash    member id -> "<node>\\t<name>", every process's members
+    p:{r}:once:<key>    string  "<epoch>:<seq>" of a publish with that idempotency key,
+                                for KEY_WINDOW (120 s)
     p:node:<n>          string  process n's heartbeat, expires after node_ttl
     p:node:<n>:rooms    hash    room -> how many of n's members are in it
     p:nodes             set     the processes to watch for missed heartbeats
@@ -45,8 +47,11 @@ What it guarantees:
   seconds (15-20 s by default). :meth:`RedisBackend.close` makes its members
   leave at once. A process that was only paused (a laptop asleep) and finds
   its heartbeat expired announces its members again.
-* **Publish is at least once.** redis-py retries a command whose connection
-  broke; a publish applied just before the break is applied again.
+* **Publish is exactly once with an idempotency key.** redis-py retries a
+  command whose connection broke, so a publish applied just before the break
+  can be applied again; :meth:`RedisBackend.publish_once` (a client's
+  ``idempotency_key``) is not: the script answers a key it saw in the last
+  120 s with the seq it gave then.
 
 Errors in the background (the sink raising, a script failing) are not lost:
 each goes to the loop's exception handler, and the first is kept in
@@ -79,6 +84,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .backend import BackendSink, RemoteMember, RoomRange, RoomSnapshot
 from .core.history import new_epoch
+from .core.idempotency import KEY_WINDOW
 
 __all__ = ["RedisBackend"]
 
@@ -108,10 +114,18 @@ local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
 if oldest[1] then first = tonumber(string.match(oldest[1][1], '^%d+')) end
 """
 
-# KEYS meta, hist; ARGV fresh epoch, history_size, channel, data -> {epoch, seq}
+# KEYS meta, hist, once ('' for none); ARGV fresh epoch, history_size, channel, data,
+# the idempotency window in ms -> {epoch, seq, 1 if once had numbered it already}
 _PUBLISH = (
     _FRESH
     + """
+if KEYS[3] ~= '' then
+  local done = redis.call('GET', KEYS[3])
+  if done then
+    local e, s = string.match(done, '^(.-):(%d+)$')
+    if e == epoch then return {epoch, tonumber(s), 1} end
+  end
+end
 local seq = redis.call('HINCRBY', KEYS[1], 's', 1)
 local added = redis.pcall('XADD', KEYS[2], 'MAXLEN', ARGV[2], seq .. '-0', 'd', ARGV[4])
 if type(added) == 'table' and added.err then
@@ -123,7 +137,8 @@ if type(added) == 'table' and added.err then
   redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '1-0', 'd', ARGV[4])
 end
 redis.call('PUBLISH', ARGV[3], 'm' .. epoch .. ':' .. seq .. ':' .. ARGV[4])
-return {epoch, seq}
+if KEYS[3] ~= '' then redis.call('SET', KEYS[3], epoch .. ':' .. seq, 'PX', ARGV[5]) end
+return {epoch, seq, 0}
 """
 )
 
@@ -342,7 +357,8 @@ class _Watched:
 class _Publish:
     room: str
     data: str
-    future: asyncio.Future[tuple[str, int]] = field(repr=False)
+    once: str | None
+    future: asyncio.Future[tuple[str, int, bool]] = field(repr=False)
 
 
 # The backend --------------------------------------------------------------------------------
@@ -626,10 +642,27 @@ class RedisBackend:
 
             epoch, seq = await backend.publish("lobby", '{"from": "ada", "body": "hi"}')
         """
+        epoch, seq, _ = await self._publish(room, data, None)
+        return epoch, seq
+
+    async def publish_once(
+        self, room: str, data: str, idempotency_key: str
+    ) -> tuple[str, int, bool]:
+        """:meth:`publish`, unless a publish with ``idempotency_key`` in ``room`` was
+        numbered in the last ``KEY_WINDOW`` seconds (120): then its ``(epoch, seq)``,
+        and ``True`` (a duplicate, not published again).
+
+        Example::
+
+            epoch, seq, duplicate = await backend.publish_once("lobby", data, "ada-1")
+        """
+        return await self._publish(room, data, idempotency_key)
+
+    async def _publish(self, room: str, data: str, once: str | None) -> tuple[str, int, bool]:
         self._check_open()
         assert self._queued is not None
-        future: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Publish(room, data, future))
+        future: asyncio.Future[tuple[str, int, bool]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Publish(room, data, once, future))
         self._queued.set()
         return await future
 
@@ -643,10 +676,15 @@ class RedisBackend:
                 await self._publish_batch(batch)
 
     async def _publish_batch(self, batch: list[_Publish]) -> None:
+        window = int(KEY_WINDOW * 1000)
         calls = [
             (
-                (self._key(p.room, "meta"), self._key(p.room, "hist")),
-                (new_epoch(), self.history_size, self._key(p.room, "ch"), p.data),
+                (
+                    self._key(p.room, "meta"),
+                    self._key(p.room, "hist"),
+                    "" if p.once is None else self._key(p.room, f"once:{p.once}"),
+                ),
+                (new_epoch(), self.history_size, self._key(p.room, "ch"), p.data, window),
             )
             for p in batch
         ]
@@ -665,7 +703,7 @@ class RedisBackend:
             try:
                 if isinstance(result, BaseException):
                     raise result
-                publish.future.set_result((_text(result[0]), int(result[1])))
+                publish.future.set_result((_text(result[0]), int(result[1]), bool(result[2])))
             except Exception as error:
                 publish.future.set_exception(error)
 

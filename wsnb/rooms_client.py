@@ -148,25 +148,44 @@ class RoomsClient:
         return await self.request("leave", room)
 
     @overload
-    async def publish(self, room: str, body: Any, *, reply: Literal[True] = True) -> int: ...
+    async def publish(
+        self,
+        room: str,
+        body: Any,
+        *,
+        reply: Literal[True] = True,
+        idempotency_key: str | None = None,
+    ) -> int: ...
     @overload
-    async def publish(self, room: str, body: Any, *, reply: Literal[False]) -> None: ...
-    async def publish(self, room: str, body: Any, *, reply: bool = True) -> int | None:
+    async def publish(
+        self, room: str, body: Any, *, reply: Literal[False], idempotency_key: str | None = None
+    ) -> None: ...
+    async def publish(
+        self, room: str, body: Any, *, reply: bool = True, idempotency_key: str | None = None
+    ) -> int | None:
         """Publish ``body`` (any JSON value) in ``room``; return its sequence number.
 
         With ``reply=False`` the server sends no reply (one frame less each):
         nothing is returned, and a refusal arrives as an ``error`` event.
+        With an ``idempotency_key`` (any string of up to 64 characters, unique
+        to this message), sending it again (after a drop, say) does not
+        publish it twice: the server answers with the first one's seq.
 
         Example::
 
             seq = await client.publish("lobby", "hello")
             await client.publish("lobby", {"x": 1}, reply=False)   # fire and forget
+            seq = await client.publish("lobby", "once", idempotency_key="ada-1")
         """
+        data: dict[str, Any] = {"body": body}
+        if idempotency_key is not None:
+            data["idempotency_key"] = idempotency_key
         if not reply:
-            envelope = request_envelope("publish", None, room, {"body": body, "reply": False})
+            data["reply"] = False
+            envelope = request_envelope("publish", None, room, data)
             await self.connection.send(encode_json(envelope))
             return None
-        answer = await self.request("publish", room, body=body)
+        answer = await self.request("publish", room, **data)
         return int(answer["seq"])
 
     async def history(self, room: str, since: int = 0) -> list[dict[str, Any]]:

@@ -123,12 +123,17 @@ class BackendLink:
             self.schedule(self.core.take_asks())
 
     async def _publish(self, ask: Publish[Connection]) -> None:
+        backend, duplicate = self.backend, False
         try:
-            epoch, seq = await self.backend.publish(ask.room, ask.data)
+            if ask.idempotency_key is None:
+                epoch, seq = await backend.publish(ask.room, ask.data)
+            else:
+                once = ask.idempotency_key
+                epoch, seq, duplicate = await backend.publish_once(ask.room, ask.data, once)
         except Exception as error:  # noqa: BLE001 - told to the publisher as `unavailable`
             self._after(self.core.failed(ask, _why(error)))
             return
-        self._after(self.core.published(ask, epoch, seq))
+        self._after(self.core.published(ask, epoch, seq, duplicate))
 
     async def _join(self, ask: Join[Connection]) -> None:
         core = self.core

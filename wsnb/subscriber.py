@@ -74,8 +74,10 @@ class Subscriber:
     reconnecting, in order. At most ``buffer_size`` messages wait to be
     acknowledged (connected or not); beyond, ``overflow="reject"`` raises
     :class:`OfflineBufferFull` and ``"drop_oldest"`` drops the oldest. A
-    publish in flight when the connection drops is sent again: at least
-    once. A publish the server refuses is set aside (noted in the timeline).
+    publish in flight when the connection drops is sent again, with the same
+    idempotency key: the server publishes it once (if it comes back within
+    120 s: docs/protocol.md). A publish the server refuses is set aside
+    (noted in the timeline).
 
     ``target`` may be a list of servers that share their rooms (``wsnb.Rooms``
     on one backend): each reconnection tries the next, so the subscriber
@@ -347,7 +349,7 @@ class Subscriber:
                 while (item := self._outbox.first()) is not None:
                     room, body = item
                     try:
-                        await client.publish(room, body)
+                        await client.publish(room, body, idempotency_key=self._outbox.key(item))
                     except RequestError as error:  # refused for good: set it aside
                         self._note("refused", f"publish in {room}: {error.code}")
                     else:

@@ -36,6 +36,8 @@ class Publish(Generic[K]):
     room: str
     data: str
     reply: bool
+    idempotency_key: str | None = None
+    """Publish it once: a publish with the same key in the last 120 s is not published again."""
 
 
 @dataclass(frozen=True)

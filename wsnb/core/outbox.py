@@ -2,7 +2,9 @@
 
 Pure: :class:`wsnb.Subscriber` sends :meth:`Outbox.first` and calls
 :meth:`Outbox.sent` once the server answered, so a message in flight when a
-connection drops is still first after reconnecting (at least once).
+connection drops is still first after reconnecting. Each message gets an
+idempotency key when queued (:meth:`Outbox.key`), sent with it every time, so
+the server publishes it once however often it is sent.
 
 >>> box = Outbox(size=2, overflow="drop_oldest")
 >>> box.add("lobby", "a"), box.add("lobby", "b"), box.add("lobby", "c")
@@ -18,6 +20,8 @@ True
 
 from __future__ import annotations
 
+import itertools
+import secrets
 from collections import deque
 from typing import Any, Literal
 
@@ -34,6 +38,9 @@ class Outbox:
         self.size = size
         self.overflow: OverflowPolicy = overflow
         self._items: deque[tuple[str, Any]] = deque()
+        self._keys: dict[int, str] = {}  # id(item) -> its idempotency key
+        self._prefix = secrets.token_hex(8)
+        self._count = itertools.count(1)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -43,9 +50,20 @@ class Outbox:
         if len(self._items) >= self.size:
             if self.overflow == "reject":
                 return False
-            self._items.popleft()
-        self._items.append((room, body))
+            self._keys.pop(id(self._items.popleft()), None)
+        item = (room, body)
+        self._items.append(item)
+        self._keys[id(item)] = f"{self._prefix}-{next(self._count)}"
         return True
+
+    def key(self, item: tuple[str, Any]) -> str:
+        """The idempotency key of ``item`` (the same at every sending).
+
+        >>> box = Outbox(size=2, overflow="reject"); _ = box.add("lobby", "a")
+        >>> item = box.first(); box.key(item) == box.key(box.first()), len(box.key(item)) > 16
+        (True, True)
+        """
+        return self._keys[id(item)]
 
     def first(self) -> tuple[str, Any] | None:
         """The message to send next, or ``None``."""
@@ -55,3 +73,4 @@ class Outbox:
         """``item`` was answered; forget it (unless ``drop_oldest`` dropped it on the way)."""
         if self._items and self._items[0] is item:
             self._items.popleft()
+            self._keys.pop(id(item), None)

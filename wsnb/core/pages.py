@@ -115,11 +115,13 @@ def message_data(head: str, seq: int, data: str) -> str:
     return f'{head}{seq},"data":{data}}}'
 
 
-def publish_reply_text(envelope: Envelope, room: str, seq: int) -> str:
+def publish_reply_text(envelope: Envelope, room: str, seq: int, duplicate: bool = False) -> str:
     """:func:`reply_text` of a publish, written out (every publish with a reply builds one).
 
     >>> publish_reply_text(Envelope("publish", id="a"), "lobby", 4)
     '{"type":"reply","id":"a","re":"publish","data":{"room":"lobby","seq":4}}'
+    >>> publish_reply_text(Envelope("publish"), "lobby", 4, duplicate=True)
+    '{"type":"reply","re":"publish","data":{"room":"lobby","seq":4,"duplicate":true}}'
     """
     request_id = envelope.id
     if request_id is None:
@@ -128,8 +130,10 @@ def publish_reply_text(envelope: Envelope, room: str, seq: int) -> str:
         id_text = f'"id":{_string(request_id)},'
     else:
         id_text = f'"id":{request_id},'
+    more = ',"duplicate":true' if duplicate else ""
     return (
-        f'{{"type":"reply",{id_text}"re":"publish","data":{{"room":{_string(room)},"seq":{seq}}}}}'
+        f'{{"type":"reply",{id_text}"re":"publish",'
+        f'"data":{{"room":{_string(room)},"seq":{seq}{more}}}}}'
     )
 
 

@@ -23,6 +23,7 @@ from .directory import Room, RoomDirectory
 from .dispatch import Dispatcher
 from .envelope import Envelope, ErrorCode, ProtocolError, encode_json, parse_envelope
 from .history import text_bytes
+from .idempotency import RecentKeys
 from .pages import (
     PROTOCOL_VERSION,
     Outgoing,
@@ -42,6 +43,9 @@ from .room_limits import RoomLimits
 __all__ = ["RoomsCore", "RoomLimits", "Outgoing", "Room", "PROTOCOL_VERSION"]
 
 K = TypeVar("K", bound=Hashable)
+
+#: The longest ``data.idempotency_key`` of a publish, in characters.
+MAX_IDEMPOTENCY_KEY = 64
 
 
 @dataclass
@@ -87,6 +91,8 @@ class RoomsCore(RoomReads[K]):
         ids; what needs it waits in :meth:`take_asks` (:mod:`wsnb.core.asks`)."""
         self._asks: list[Ask[K]] = []
         self._pending_events: list[Outgoing[K]] = []
+        self.recent_keys = RecentKeys()
+        """The idempotency keys of recent publishes (in memory; a backend keeps its own)."""
         self._clock = clock
         self._epoch_factory = epoch_factory
         self._members: dict[K, _Member] = {}
@@ -175,13 +181,18 @@ class RoomsCore(RoomReads[K]):
         asks, self._asks = self._asks, []
         return asks
 
-    def published(self, ask: Publish[K], epoch: str, seq: int) -> list[Outgoing[K]]:
-        """The backend numbered ``ask``'s message ``seq`` in ``epoch``: the publisher's
-        reply (if it wants one), then the message to the room's members here."""
+    def published(
+        self, ask: Publish[K], epoch: str, seq: int, duplicate: bool = False
+    ) -> list[Outgoing[K]]:
+        """The backend numbered ``ask``'s message ``seq`` in ``epoch`` (or, ``duplicate``,
+        had numbered it already under its idempotency key): the publisher's reply (if it
+        wants one), then the message to the room's members here."""
         out: list[Outgoing[K]] = []
         if ask.reply and ask.key in self._members:
-            out.append(Outgoing((ask.key,), publish_reply_text(ask.envelope, ask.room, seq)))
-        out += self.deliver(ask.room, epoch, seq, ask.data)
+            reply = publish_reply_text(ask.envelope, ask.room, seq, duplicate)
+            out.append(Outgoing((ask.key,), reply))
+        if not duplicate:
+            out += self.deliver(ask.room, epoch, seq, ask.data)
         return out
 
     def joined(self, ask: Join[K], member_id: int) -> list[Outgoing[K]]:
@@ -452,15 +463,13 @@ class RoomsCore(RoomReads[K]):
         room = self._rooms.get(envelope.room)
         if room is None or key not in room.members:
             room = self._member_room(key, envelope)  # the error it raises
-        if "body" not in data:
-            raise envelope.fail(ErrorCode.MISSING_FIELD, "'data.body' is required", "data.body")
-        wants_reply = data.get("reply", True)
-        if wants_reply is not True and wants_reply is not False and wants_reply is not None:
-            raise envelope.fail(
-                ErrorCode.WRONG_TYPE, "'data.reply' must be a boolean", "data.reply"
-            )
+        wants_reply, once = _publish_options(envelope)
         if self.shared:
-            return self._ask_to_publish(key, envelope, room, member.name, wants_reply)
+            return self._ask_to_publish(key, envelope, room, member.name, wants_reply, once)
+        if once is not None and (seq := self.recent_keys.get(room.name, once, room.history.epoch)):
+            if wants_reply is False:
+                return []
+            return [Outgoing((key,), publish_reply_text(envelope, room.name, seq, duplicate=True))]
         text = self._message_text(room, member.name, data["body"])
         size = text_bytes(text)
         if size > self.limits.max_event_bytes:
@@ -471,6 +480,8 @@ class RoomsCore(RoomReads[K]):
                 "data.body",
             )
         message = self._keep(room, text, size)
+        if once is not None:
+            self.recent_keys.put(room.name, once, room.history.epoch, room.history.last_seq)
         if wants_reply is False:
             return [message]
         reply = publish_reply_text(envelope, room.name, room.history.last_seq)
@@ -540,7 +551,13 @@ class RoomsCore(RoomReads[K]):
         return message_text(room.message_head[1], history.next_seq, sender, body, self._clock())
 
     def _ask_to_publish(
-        self, key: K, envelope: Envelope, room: Room[K], sender: str, reply: bool | None
+        self,
+        key: K,
+        envelope: Envelope,
+        room: Room[K],
+        sender: str,
+        reply: bool | None,
+        once: str | None,
     ) -> list[Outgoing[K]]:
         """Shared rooms: the message checked here, numbered by the backend (then published())."""
         data = data_text(sender, envelope.data["body"], self._clock())
@@ -558,7 +575,7 @@ class RoomsCore(RoomReads[K]):
                 f"{self.limits.max_event_bytes}; send a smaller body",
                 "data.body",
             )
-        self._asks.append(Publish(key, envelope, room.name, data, reply is not False))
+        self._asks.append(Publish(key, envelope, room.name, data, reply is not False, once))
         return []
 
     def _keep_numbered(self, room: Room[K], seq: int, data: str) -> Outgoing[K]:
@@ -614,6 +631,20 @@ class RoomsCore(RoomReads[K]):
             return None
         event = {"type": "presence", "room": room.name, "data": data}
         return Outgoing(tuple(room.members), encode_json(event))
+
+
+def _publish_options(envelope: Envelope) -> tuple[bool | None, str | None]:
+    """A publish's ``data.reply`` and ``data.idempotency_key``, checked (and its body there)."""
+    data = envelope.data
+    if "body" not in data:
+        raise envelope.fail(ErrorCode.MISSING_FIELD, "'data.body' is required", "data.body")
+    wants_reply = data.get("reply", True)
+    if wants_reply is not True and wants_reply is not False and wants_reply is not None:
+        raise envelope.fail(ErrorCode.WRONG_TYPE, "'data.reply' must be a boolean", "data.reply")
+    once = data.get("idempotency_key")
+    if once is not None:
+        once = check_text(envelope, once, "data.idempotency_key", MAX_IDEMPOTENCY_KEY)
+    return wants_reply, once
 
 
 __getattr__ = renamed_names(__name__, {"Limits": ("RoomLimits", RoomLimits)})
