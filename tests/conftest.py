@@ -41,10 +41,25 @@ async def echo_server() -> AsyncIterator[wsnb.Server]:
     await server.stop()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module with ``BACKENDS = ["memory", "redis"]`` runs its ``rooms_server`` tests on both."""
+    backends = getattr(metafunc.module, "BACKENDS", None)
+    if backends and "rooms_server" in metafunc.fixturenames:
+        metafunc.parametrize("rooms_server", backends, indirect=True)
+
+
 @pytest.fixture
-async def rooms_server() -> AsyncIterator[tuple[wsnb.Rooms, wsnb.Server]]:
-    """A ``wsnb.Rooms()`` with the default limits, served as "rooms": ``(rooms, server)``."""
-    rooms = wsnb.Rooms()
+async def rooms_server(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[wsnb.Rooms, wsnb.Server]]:
+    """A ``wsnb.Rooms()`` with the default limits, served as "rooms": ``(rooms, server)``;
+    parametrized ``"redis"``, its rooms are shared through a real Redis-protocol server."""
+    backend = None
+    if getattr(request, "param", "memory") == "redis":
+        pytest.importorskip("redis", reason="pip install -e '.[test]' brings redis-py")
+        url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+        backend = wsnb.RedisBackend(url, prefix=prefix)
+    rooms = wsnb.Rooms(backend=backend)
     server = await wsnb.serve(rooms, name="rooms")
     yield rooms, server
     await server.stop()

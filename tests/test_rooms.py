@@ -38,6 +38,9 @@ from helpers import (
 import wsnb
 from wsnb.core import RoomLimits
 
+#: Each test with ``rooms_server`` runs in memory and on Redis (tests/conftest.py).
+BACKENDS = ["memory", "redis"]
+
 AT_ONCE = RoomLimits(presence_interval=0)
 
 # Chat between several clients
@@ -197,7 +200,7 @@ async def test_replies_are_matched_while_events_pile_up(rooms_server, open_clien
     await ada.join("lobby")
     await joined_until(bob, await bob.join("lobby"), {1: "ada", 2: "bob"})
     for i in range(300):
-        rooms.publish("lobby", i)
+        await rooms.publish_shared("lobby", i)
     await wait_until(lambda: bob.pending_events >= 300)
     assert await bob.members("lobby") == ["ada", "bob"]
     # Several requests in flight at once, while ada keeps publishing.
@@ -314,9 +317,9 @@ async def test_server_side_publish_and_queries(rooms_server, open_client):
     joined = await bob.join("lobby")
     await joined_until(ada, lobby, {1: "ada", 2: "bob"})
     await joined_until(bob, joined, {1: "ada", 2: "bob"})
-    assert rooms.publish("lobby", "from the server") == 1
-    assert rooms.publish("lobby", {"n": 2}, sender="bot") == 2
-    assert rooms.publish("news", "nobody listens") == 1  # a new room
+    assert await rooms.publish_shared("lobby", "from the server") == 1
+    assert await rooms.publish_shared("lobby", {"n": 2}, sender="bot") == 2
+    assert await rooms.publish_shared("news", "nobody listens") == 1  # a new room
     got = await events(ada, 2)
     assert await events(bob, 2) == got
     assert said(got) == [("server", "from the server"), ("bot", {"n": 2})]
@@ -365,7 +368,7 @@ async def test_room_view_escapes_html(rooms_server, open_client):
     assert "bob &amp; co" in html
     assert "{&quot;html&quot;:&quot;&lt;b&gt;bold&lt;/b&gt;&quot;}" in html
     assert "lobby" in repr(view) and "seq=2" in repr(view)
-    rooms.publish("<i>room</i>", "x")
+    await rooms.publish_shared("<i>room</i>", "x")
     assert "&lt;i&gt;room&lt;/i&gt;" in rooms._repr_html_()
     assert "<i>" not in rooms._repr_html_()
     with pytest.raises(KeyError):

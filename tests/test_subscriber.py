@@ -20,6 +20,15 @@ from helpers import bodies, serve_again, wait_until
 import wsnb
 from wsnb.core import RoomLimits
 
+#: Each test with ``rooms_server`` runs in memory and on Redis (tests/conftest.py).
+BACKENDS = ["memory", "redis"]
+
+
+def memory_only(rooms_server: tuple[wsnb.Rooms, wsnb.Server], why: str) -> None:
+    if rooms_server[0].backend is not None:
+        pytest.skip(why)
+
+
 # c, d. Losses are reported, not hidden ---------------------------------------------------
 
 
@@ -28,13 +37,13 @@ async def test_a_gap_older_than_the_history_is_reported_then_delivery_goes_on():
     server = await wsnb.serve(rooms, name="rooms")
     lost: list[dict[str, Any]] = []
     sub = await wsnb.subscribe(server, ["lobby"], name="sub", on_lost=lost.append)
-    rooms.publish("lobby", "before")
+    await rooms.publish_shared("lobby", "before")
     assert (await sub.next_event(timeout=5))["data"]["body"] == "before"
 
     port = server.port
     await server.stop()
     for i in range(200):  # while the subscriber cannot connect: 150 more than the history
-        rooms.publish("lobby", i)
+        await rooms.publish_shared("lobby", i)
     server = await serve_again(rooms, port)
 
     event = await sub.next_event(timeout=10)
@@ -42,7 +51,7 @@ async def test_a_gap_older_than_the_history_is_reported_then_delivery_goes_on():
     assert lost == [event]  # on_lost was called with the same event
     # The rejoin happened (that is when the loss was found): new messages come in order.
     for i in range(200, 210):
-        rooms.publish("lobby", i)
+        await rooms.publish_shared("lobby", i)
     received = [await sub.next_event(timeout=5) for _ in range(10)]
     assert bodies(received) == list(range(200, 210))
     assert [m["seq"] for m in received] == list(range(202, 212))
@@ -53,10 +62,11 @@ async def test_a_gap_older_than_the_history_is_reported_then_delivery_goes_on():
 
 
 async def test_history_forgotten_while_disconnected_is_reported_as_epoch_changed(rooms_server):
+    memory_only(rooms_server, "the history lives in Redis (test_rooms_shared: its restarts)")
     rooms, server = rooms_server
     lost: list[dict[str, Any]] = []
     sub = await wsnb.subscribe(server, ["lobby"], name="sub", on_lost=lost.append)
-    rooms.publish("lobby", "old")
+    await rooms.publish_shared("lobby", "old")
     first = await sub.next_event(timeout=5)
     old_epoch = first["epoch"]
 
@@ -68,7 +78,7 @@ async def test_history_forgotten_while_disconnected_is_reported_as_epoch_changed
     event = await sub.next_event(timeout=10)
     assert event == {"type": "lost", "room": "lobby", "reason": "epoch_changed"}
     assert lost == [event]
-    rooms.publish("lobby", "new")
+    await rooms.publish_shared("lobby", "new")
     message = await sub.next_event(timeout=5)
     assert message["data"]["body"] == "new"
     assert message["epoch"] == rooms.room("lobby").epoch != old_epoch
@@ -79,12 +89,13 @@ async def test_history_forgotten_while_disconnected_is_reported_as_epoch_changed
 
 
 async def test_history_forgotten_under_a_live_connection_is_reported_too(rooms_server):
+    memory_only(rooms_server, "the history lives in Redis (test_rooms_shared: its restarts)")
     rooms, server = rooms_server
     sub = await wsnb.subscribe(server, ["lobby"], name="sub")
-    rooms.publish("lobby", "old")
+    await rooms.publish_shared("lobby", "old")
     await sub.next_event(timeout=5)
     rooms.forget_history()
-    rooms.publish("lobby", "new")
+    await rooms.publish_shared("lobby", "new")
     assert await sub.next_event(timeout=5) == {
         "type": "lost",
         "room": "lobby",
@@ -143,7 +154,7 @@ async def test_timeline_records_drop_retry_connect_open_across_a_restart(rooms_s
     assert sub.state == "open"
 
     # And it still delivers after all that.
-    rooms.publish("lobby", "hi")
+    await rooms.publish_shared("lobby", "hi")
     assert (await sub.next_event(timeout=5))["data"]["body"] == "hi"
     await sub.close()
     assert sub.timeline[-1][1] == "closed"
@@ -153,7 +164,7 @@ async def test_repr_html_shows_the_state_the_stats_and_the_positions(rooms_serve
     rooms, server = rooms_server
     sub = await wsnb.subscribe(server, ["lobby"], name="sub")
     for i in range(3):
-        rooms.publish("lobby", i)
+        await rooms.publish_shared("lobby", i)
     for _ in range(3):
         await sub.next_event(timeout=5)
     html = sub._repr_html_()
@@ -196,7 +207,7 @@ async def test_close_and_stop_leave_no_task_behind(rooms_server):
     rooms, server = rooms_server
     before = asyncio.all_tasks()
     sub = await wsnb.subscribe(server, ["lobby"], name="sub")
-    rooms.publish("lobby", "hi")
+    await rooms.publish_shared("lobby", "hi")
     await sub.next_event(timeout=5)
     sub.publish("lobby", "back")
     await wait_until(lambda: sub.unsent == 0, "the publish is acknowledged")

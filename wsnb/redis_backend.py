@@ -472,8 +472,15 @@ class RedisBackend:
 
             await backend.start(sink)
         """
-        if self._started:
+        if self._started and not self._closed:
             raise RuntimeError("this RedisBackend was already started")
+        if self._closed:  # started again after close() (a server restarted): afresh
+            self._closed = self._started = False
+            self._watched.clear()
+            self._channels.clear()
+            self._members.clear()
+            self._acks.clear()
+            self._client = self._given_client
         self._started = True
         self._sink = sink
         redis = self._redis
@@ -543,7 +550,8 @@ class RedisBackend:
     async def close(self) -> None:
         """Stop: this process's members leave every room (others are told), then disconnect.
 
-        Idempotent. Raises the first background error (:attr:`error`), once.
+        Idempotent; :meth:`start` may follow (a server stopped and served again).
+        Raises the first background error (:attr:`error`), once.
         If Redis is unreachable the members are not removed now: the other
         processes' sweepers remove them once the heartbeat expires.
 
@@ -570,7 +578,7 @@ class RedisBackend:
                 await self._drop_feed_connection()
                 if self._given_client is None and self._client is not None:
                     await self._client.aclose()
-                self._client = None
+                self._client = self._given_client
         if self.error is not None and not self._raised:
             self._raised = True
             raise self.error

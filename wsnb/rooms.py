@@ -271,9 +271,10 @@ class Rooms:
         if not self._link.running:
             raise WsnbError("serve these rooms first (`await wsnb.serve(rooms)`): "
                             "that connects them to their backend")  # fmt: skip
+        self.core.room_for_server(room)  # KeyError now, as without a backend
         data = data_text(sender, body, time.time())
         epoch, seq = await self._link.backend.publish(room, data)
-        self._send(self.core.deliver(room, epoch, seq, data))
+        self._send(self.core.published_elsewhere(room, epoch, seq, data))
         return seq
 
     def forget_history(self) -> None:

@@ -356,16 +356,33 @@ class RoomsCore(RoomReads[K]):
         fixed, or the server holds ``max_rooms`` rooms with members);
         ``ValueError`` if the message would be over ``max_event_bytes``.
         """
+        target = self.room_for_server(room)
+        text = self._message_text(target, sender, body)
+        if text_bytes(text) > self.limits.max_event_bytes:
+            raise ValueError(f"the message would be over {self.limits.max_event_bytes} bytes")
+        return self._keep(target, text)
+
+    def room_for_server(self, room: str) -> Room[K]:
+        """``room``, created if need be for the server to publish in (``KeyError`` if the
+        list of rooms is fixed, or the server holds ``max_rooms`` rooms with members)."""
         target = self._rooms.get(room)
         if target is None:
             if self.rooms_are_fixed or not self._rooms.make_place():
                 raise KeyError(f"there is no room {room!r}, and none can be created")
             target = self._rooms.create(room)
             self._rooms.emptied(target)  # nobody is in it: it can make way
-        text = self._message_text(target, sender, body)
-        if text_bytes(text) > self.limits.max_event_bytes:
-            raise ValueError(f"the message would be over {self.limits.max_event_bytes} bytes")
-        return self._keep(target, text)
+        return target
+
+    def published_elsewhere(self, room: str, epoch: str, seq: int, data: str) -> list[Outgoing[K]]:
+        """Shared rooms: the server published ``seq`` in ``room`` through the backend. A
+        room this process follows gets it as any message; another one learns its position."""
+        target = self.room_for_server(room)
+        if target.watched:
+            return self.deliver(room, epoch, seq, data)
+        history = target.history
+        if epoch != history.epoch or seq > history.last_seq:
+            history.restart_at(epoch, seq)  # its messages are in the backend, not here
+        return []
 
     # Commands (docs/protocol.md) --------------------------------------------------
 
