@@ -20,6 +20,9 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 from uuid import uuid4
 
@@ -46,3 +49,61 @@ def redis_url() -> Iterator[str]:
 def redis_prefix() -> str:
     """A key prefix no other test uses: ``wsnb-test-1f3a9c0e``."""
     return f"wsnb-test-{uuid4().hex[:8]}"
+
+
+NODE_SCRIPT = """
+import asyncio, sys, wsnb
+from wsnb.core import RoomLimits
+async def main():
+    url, prefix, ttl, port = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+    backend = wsnb.RedisBackend(url, prefix=prefix, node_ttl=ttl, history_size=20_000)
+    server = await wsnb.serve(wsnb.Rooms(backend=backend), port=port)
+    print(server.port, flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+class NodeProcess:
+    """A ``wsnb.Rooms`` server sharing rooms through Redis, in a process of its own, so
+    that a test can kill it (``kill -9``) and start it again on the same port.
+
+    Example::
+
+        node = await NodeProcess.start(redis_url, redis_prefix)
+        node.kill(); await node.restart()
+    """
+
+    def __init__(self, url: str, prefix: str, ttl: float) -> None:
+        self.redis_url, self.prefix, self.ttl = url, prefix, ttl
+        self.port = 0
+        self.process: subprocess.Popen[str] | None = None
+
+    @classmethod
+    async def start(cls, url: str, prefix: str, ttl: float = 15.0) -> NodeProcess:
+        node = cls(url, prefix, ttl)
+        await node.restart()
+        return node
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    async def restart(self) -> None:
+        """Start the process (again, on the same port once it had one)."""
+        args = [self.redis_url, self.prefix, str(self.ttl), str(self.port)]
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", NODE_SCRIPT, *args], stdout=subprocess.PIPE, text=True
+        )
+        assert self.process.stdout is not None
+        line = await asyncio.to_thread(self.process.stdout.readline)
+        if not line.strip():
+            raise RuntimeError(f"the node did not start (exit code {self.process.wait()})")
+        self.port = int(line)
+
+    def kill(self) -> None:
+        """``kill -9``: no close frames, no clean leave."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None

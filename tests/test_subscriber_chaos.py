@@ -230,3 +230,61 @@ async def test_chaos_two_subscribers_in_two_rooms_each_get_their_room_once_in_or
     await news.close()
     await chaos.server.stop()
     assert noisy_records(caplog) == [], ctx
+
+
+# Rooms shared by several processes: node kills ------------------------------------------
+
+
+async def test_chaos_across_servers_killed_and_restarted_every_message_once_in_order(
+    redis_url: str, redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Three server processes share the rooms; subscribers follow two of them, which are
+    killed (kill -9) in turn while another one publishes: each subscriber resumes on the
+    other, every message once and in order."""
+    from redis_helpers import NodeProcess
+
+    pytest.importorskip("redis")
+    seed = chaos_seed()
+    rnd, ctx = random.Random(seed), f"(chaos seed: {seed}; replay with WSNB_CHAOS_SEED={seed})"
+    print(f"chaos seed: {seed}")
+    caplog.set_level(logging.WARNING)
+    nodes = [await NodeProcess.start(redis_url, redis_prefix) for _ in range(3)]
+    a, b, publisher_node = nodes
+    subs: list[wsnb.Subscriber] = []
+    try:
+        subs = [await wsnb.subscribe([a.url, b.url], ["lobby"], name=f"s{n}") for n in range(3)]
+        pub = await wsnb.RoomsClient.connect(publisher_node.url, name="pub")
+        await pub.join("lobby")
+        total, kills = 3_000, 4
+        kill_at = set(rnd.sample(range(100, total * 9 // 10), kills))
+        events: list[list[dict[str, Any]]] = [[] for _ in subs]
+        loop = asyncio.get_running_loop()
+        readers = [
+            loop.create_task(collect(sub, total, got, ctx))
+            for sub, got in zip(subs, events, strict=True)
+        ]
+        killed = 0
+        for index in range(total):
+            await pub.publish("lobby", index, reply=False)
+            if index in kill_at:  # the node most subscribers are on
+                victim = a if sum(s.url == a.url for s in subs) >= 2 else b
+                victim.kill()
+                await victim.restart()
+                killed += 1
+            if index % 10 == 9:
+                await asyncio.sleep(0.001)
+        await asyncio.gather(*readers)
+        for sub, got in zip(subs, events, strict=True):
+            assert [e for e in got if e["type"] != "message"] == [], (sub.name, ctx)
+            assert bodies(got) == list(range(total)), (sub.name, ctx)  # once, in order
+            assert sub.stats.losses == 0 and sub.stats.reconnects >= 1, (sub.stats, ctx)
+        assert killed == kills, ctx
+        hits = sum(sub.stats.reconnects for sub in subs)
+        assert hits >= 2 * kills, (hits, ctx)  # each kill cut at least two subscribers
+        await pub.close()
+    finally:
+        for sub in subs:
+            await sub.close()
+        for node in nodes:
+            node.kill()
+    assert noisy_records(caplog) == [], ctx
