@@ -11,19 +11,26 @@ cli_helpers.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import signal
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis.asyncio
 from cli_helpers import (
     DEADLINE,
+    URL_LINE,
     WEBSOCAT,
+    ServeProcess,
     assert_one_error_line,
     assert_stopped_cleanly,
     end,
@@ -324,3 +331,143 @@ def test_demo_checks_the_install_and_exits_0() -> None:
     lines = result.stdout.splitlines()
     assert lines[-1] == "all checks passed"
     assert [line.split()[0] for line in lines[1:-1]] == ["ok"] * 4
+
+
+# f. serve rooms --redis: nodes that share their rooms ----------------------------------------
+
+
+@contextlib.contextmanager
+def nodes(redis_url: str, prefix: str, count: int, *options: str) -> Iterator[list[ServeProcess]]:
+    """``count`` processes of ``serve rooms --redis URL --port 0``, started together."""
+    args = ("serve", "rooms", "--port", "0", "--redis", redis_url, "--redis-prefix", prefix)
+    with contextlib.ExitStack() as stack:
+        started = [
+            stack.enter_context(running(*wsnb_command(*args, *options))) for _ in range(count)
+        ]
+        servers = []
+        for process, out, err in started:
+            first = out.wait_for("wsnb: serving", timeout=2 * DEADLINE)
+            match = URL_LINE.match(first.rstrip("\n"))
+            assert match and match.group(1) == "rooms", first
+            shared = out.wait_for("wsnb: rooms shared through")
+            assert shared.startswith(f"wsnb: rooms shared through {redis_url} (prefix '{prefix}'")
+            server = ServeProcess("rooms", process, out, err, match.group(2), int(match.group(3)))
+            servers.append(server)
+        assert len({server.port for server in servers}) == count  # port 0: each its own
+        yield servers
+
+
+async def next_of(client: wsnb.RoomsClient, kind: str) -> dict[str, Any]:
+    """The client's next event of type ``kind`` (presence and messages interleave)."""
+    while (event := await client.next_event(timeout=DEADLINE))["type"] != kind:
+        pass
+    return event
+
+
+async def test_two_serve_rooms_redis_processes_serve_the_same_rooms(
+    redis_url: str, redis_prefix: str
+) -> None:
+    with nodes(redis_url, redis_prefix, 2) as (one, two):
+        ada = await wsnb.RoomsClient.connect(one.url, name="ada")
+        bob = await wsnb.RoomsClient.connect(two.url, name="bob")
+        try:
+            await ada.join("lobby")
+            joined = await bob.join("lobby")  # on the other process: ada is listed
+            assert [m["name"] for m in joined["members"]] == ["ada", "bob"]
+            assert joined["count"] == 2 and joined["you"] == 2
+
+            await ada.publish("lobby", "from the first process")
+            message = await next_of(bob, "message")
+            assert message["seq"] == 1 and message["data"]["from"] == "ada"
+            assert message["data"]["body"] == "from the first process"
+            assert (await bob.publish("lobby", "and back")) == 2  # one numbering
+            own, back = await next_of(ada, "message"), await next_of(ada, "message")
+            assert [(m["seq"], m["data"]["body"]) for m in (own, back)] == [
+                (1, "from the first process"),  # her own, as every member gets it
+                (2, "and back"),
+            ]
+            assert back["epoch"] == joined["epoch"]
+            assert await ada.members("lobby") == ["ada", "bob"]
+        finally:
+            await ada.close()
+            await bob.close()
+        # Under the prefix given, and nowhere else.
+        client = redis.asyncio.from_url(redis_url, decode_responses=True)
+        try:
+            assert await client.hget(f"{redis_prefix}:{{lobby}}:meta", "s") == "2"
+            assert await client.exists("wsnb:{lobby}:meta") == 0
+        finally:
+            await client.aclose()
+        for node in (one, two):
+            assert_stopped_cleanly(*node.stop())
+
+
+async def test_a_killed_process_members_leave_after_redis_node_ttl(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """--redis-node-ttl 1: a SIGKILLed node's members are seen leaving within ~1.3 s, not 20."""
+    with nodes(redis_url, redis_prefix, 2, "--redis-node-ttl", "1") as (doomed, survivor):
+        ada = await wsnb.RoomsClient.connect(doomed.url, name="ada")
+        bob = await wsnb.RoomsClient.connect(survivor.url, name="bob")
+        try:
+            await ada.join("lobby")
+            await bob.join("lobby")
+            doomed.process.kill()  # no clean stop: only its missed heartbeats tell
+            killed = time.monotonic()
+            while True:
+                presence = await next_of(bob, "presence")
+                if presence["data"]["left"]:
+                    break
+            waited = time.monotonic() - killed
+            assert [m["name"] for m in presence["data"]["left"]] == ["ada"]
+            assert presence["data"]["count"] == 1
+            assert 0.5 < waited < 1 + DEADLINE / 2, waited
+            assert await bob.members("lobby") == ["bob"]
+        finally:
+            await ada.close()
+            await bob.close()
+        assert_stopped_cleanly(*survivor.stop())
+
+
+def test_serve_rooms_with_redis_unreachable_is_one_line_and_status_1() -> None:
+    port = free_port()
+    result = run_wsnb("serve", "rooms", "--port", "0", "--redis", f"redis://127.0.0.1:{port}/0")
+    line = assert_one_error_line(result, "cannot reach Redis", f"redis://127.0.0.1:{port}/0")
+    assert line.startswith("wsnb: ") and line.endswith("is a Redis or Valkey server running there?")
+    assert result.stdout == ""  # never said it was serving
+
+
+def test_serve_rooms_with_redis_but_without_redis_py_is_one_line(tmp_path: Path) -> None:
+    """redis-py missing (a package named redis that fails to import stands in for it)."""
+    (tmp_path / "redis").mkdir()
+    (tmp_path / "redis" / "__init__.py").write_text('raise ImportError("No module named redis")\n')
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = run_wsnb(
+        "serve", "rooms", "--port", "0", "--redis", "redis://127.0.0.1:6379/0", env=env
+    )
+    assert_one_error_line(result, "redis-py", "pip install 'wsnb[redis]'")
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("echo", "--redis", "redis://127.0.0.1:6379/0"), "serve rooms --redis URL"),
+        (("rooms", "--redis-prefix", "chat"), "--redis-prefix goes with --redis"),
+        (("rooms", "--redis-node-ttl", "2"), "--redis-node-ttl goes with --redis"),
+        (("rooms", "--redis", "nonsense"), "--redis nonsense: Redis URL must specify"),
+    ],
+    ids=["echo", "prefix-alone", "ttl-alone", "not-a-url"],
+)
+def test_serve_redis_options_misused_are_one_line(args: tuple[str, ...], fragment: str) -> None:
+    result = run_wsnb("serve", *args, "--port", "0")
+    assert_one_error_line(result, fragment)
+    assert result.stdout == ""
+
+
+def test_serve_help_lists_the_redis_options() -> None:
+    result = run_wsnb("serve", "--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    for fragment in ("--redis URL", "--redis-prefix PREFIX", "--redis-node-ttl SECONDS", "(wsnb)"):
+        assert fragment in text, fragment

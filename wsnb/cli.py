@@ -1,6 +1,8 @@
 """The terminal face of wsnb: ``python -m wsnb serve|connect|demo|check``.
 
 * ``serve echo|hub|rooms`` runs a server until Ctrl-C, then stops cleanly;
+  ``serve rooms --redis URL`` runs one node of rooms shared through Redis
+  (or Valkey): several such processes serve the same rooms;
 * ``connect URL`` is an interactive client (wsnb/terminal.py): what you
   type is sent, what arrives is printed one line each; against a rooms
   server ``/join ROOM`` and plain lines chat (docs/protocol.md); it says
@@ -20,17 +22,17 @@ import contextlib
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from .checking import add_check_parser, run_check
 from .client import connect
 from .echo import echo
 from .errors import PortInUseError
 from .hub import Hub
 from .rooms import Rooms
-from .server import serve
+from .server import Server, serve
 from .terminal import COMMANDS, Chat, CliError, Quit, close_report, presence_line
 from .typing import Handler
 
@@ -42,35 +44,96 @@ SERVER_KINDS = {
     "rooms": "chat rooms on docs/protocol.md",
 }
 
+#: Commands that never need wsnb.checking: importing it (nbformat, jsonschema) takes about a
+#: second, which every server and client would pay at startup.
+WITHOUT_CHECK = ("serve", "connect", "demo")
+
 # The name the presence line had here before it moved to wsnb/terminal.py.
 _render_presence = presence_line
 
 
-def _make_handler(kind: str) -> Handler:
+@dataclass(frozen=True)
+class Shared:
+    """``serve rooms --redis URL``: the Redis through which this node shares its rooms."""
+
+    url: str
+    prefix: str = "wsnb"
+    node_ttl: float = 15.0
+
+    def rooms(self) -> Rooms:
+        """A ``Rooms`` on a :class:`wsnb.RedisBackend`, or a one-line error without redis-py."""
+        from .redis_backend import RedisBackend  # redis-py only when asked for
+
+        try:
+            backend = RedisBackend(self.url, prefix=self.prefix, node_ttl=self.node_ttl)
+        except ImportError as exc:
+            raise CliError(f"--redis: {exc}") from None
+        return Rooms(backend=backend)
+
+    def where(self, rooms: Handler) -> str:
+        """The line a node prints after its URL: which Redis, prefix and node id."""
+        backend = getattr(rooms, "backend", None)
+        return (
+            f"wsnb: rooms shared through {self.safe_url} "
+            f"(prefix {self.prefix!r}, node {getattr(backend, 'node', '?')})"
+        )
+
+    @property
+    def safe_url(self) -> str:
+        from .redis_backend import _safe_url  # no password in what is printed
+
+        return _safe_url(self.url)
+
+
+def _make_handler(kind: str, shared: Shared | None = None) -> Handler:
     if kind == "echo":
         return echo
     if kind == "hub":
         return Hub()
-    return Rooms()
+    return Rooms() if shared is None else shared.rooms()
 
 
-async def _serve(kind: str, host: str, port: int) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+async def _start(
+    handler: Handler, kind: str, host: str, port: int, shared: Shared | None
+) -> Server:
+    """Serve (connecting to Redis first when shared), or raise a one-line :class:`CliError`."""
     try:
-        server = await serve(_make_handler(kind), kind, host, port)
+        return await serve(handler, kind, host, port)
     except PortInUseError:
         raise CliError(
             f"port {port} on {host} is already in use; pick another with --port "
             "(or --port 0 for a free one)"
         ) from None
+    except ConnectionError as exc:  # RedisBackend.start() says it; binding never raises it
+        if shared is None:
+            raise
+        reason = str(exc).removeprefix("wsnb.RedisBackend: ").rstrip(". ")
+        raise CliError(f"{reason}; is a Redis or Valkey server running there?") from None
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # redis-py refusing the URL (no redis://, a bad port)
+        if shared is None:
+            raise
+        raise CliError(f"--redis {shared.safe_url}: {exc}") from None
+
+
+async def _serve(kind: str, host: str, port: int, shared: Shared | None = None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    handler = _make_handler(kind, shared)
+    server = await _start(handler, kind, host, port, shared)
     print(f"wsnb: serving {kind} on {server.url} (Ctrl-C to stop)", flush=True)
+    if shared is not None:
+        print(shared.where(handler), flush=True)
     await stop.wait()
-    await server.stop()
+    try:
+        await server.stop()  # shared: this node's members leave every room at once
+    except Exception as exc:  # RedisBackend.close() raises its first background error
+        if shared is None:
+            raise
+        raise CliError(f"stopped, but the Redis backend had failed: {exc}") from None
     print("wsnb: stopped", flush=True)
 
 
@@ -182,7 +245,8 @@ async def _connect(url: str, linger: float, chat: Chat, name: str | None, room: 
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(check: bool = True) -> argparse.ArgumentParser:
+    """The command line; ``check=False`` stands ``check`` in without importing wsnb.checking."""
     parser = argparse.ArgumentParser(
         prog="python -m wsnb", description="WebSocket servers, clients and notebook checks."
     )
@@ -198,6 +262,31 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("kind", choices=list(SERVER_KINDS), help="which server")
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, default=8765, help="port (8765; 0: a free one)")
+    shared = serve_cmd.add_argument_group(
+        "rooms shared by several processes",
+        "Each `serve rooms --redis URL` is one node: nodes on the same Redis (or Valkey)\n"
+        "and prefix serve the same rooms, with one numbering, history and member list.",
+    )
+    shared.add_argument(
+        "--redis",
+        metavar="URL",
+        help="share the rooms through this Redis, e.g. redis://127.0.0.1:6379/0 "
+        "(needs pip install 'wsnb[redis]')",
+    )
+    shared.add_argument(
+        "--redis-prefix",
+        metavar="PREFIX",
+        default="wsnb",
+        help="start of every key, so that several apps share one Redis (wsnb)",
+    )
+    shared.add_argument(
+        "--redis-node-ttl",
+        metavar="SECONDS",
+        type=_seconds,
+        default=15.0,
+        help="a node silent this long is taken for dead and its members leave (15; "
+        "a killed node's members leave within about 4/3 of it)",
+    )
 
     connect_cmd = commands.add_parser(
         "connect",
@@ -225,19 +314,61 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "demo", help="check this install: real servers and clients on 127.0.0.1, one line each"
     )
-    add_check_parser(commands)
+    if check:
+        from .checking import add_check_parser
+
+        add_check_parser(commands)
+    else:
+        commands.add_parser("check", help="run notebooks strictly, as wsnb's CI does")
     return parser
+
+
+def _seconds(text: str) -> float:
+    """argparse's type for a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"a positive number of seconds, not {text!r}")
+    return value
+
+
+def _shared(args: argparse.Namespace) -> Shared | None:
+    """``serve``'s --redis options, checked: None when the rooms stay in this process."""
+    given = [
+        option
+        for option, value, default in (
+            ("--redis-prefix", args.redis_prefix, "wsnb"),
+            ("--redis-node-ttl", args.redis_node_ttl, 15.0),
+        )
+        if value != default
+    ]
+    if args.redis is None:
+        if given:
+            raise CliError(f"{given[0]} goes with --redis URL (rooms shared through Redis)")
+        return None
+    if args.kind != "rooms":
+        raise CliError(
+            f"--redis shares chat rooms between processes: serve rooms --redis URL "
+            f"({args.kind} keeps nothing to share)"
+        )
+    if not args.redis_prefix:
+        raise CliError("--redis-prefix must not be empty")
+    return Shared(args.redis, args.redis_prefix, args.redis_node_ttl)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    parser = _parser()
+    words = sys.argv[1:] if argv is None else list(argv)
+    command = next((word for word in words if not word.startswith("-")), None)
+    parser = _parser(check=command not in WITHOUT_CHECK)
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "check":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command == "serve":
-            asyncio.run(_serve(args.kind, args.host, args.port))
+            asyncio.run(_serve(args.kind, args.host, args.port, _shared(args)))
         elif args.command == "connect":
             chat = Chat(raw=args.json)
             return asyncio.run(_connect(args.url, args.linger, chat, args.name, args.room))
@@ -246,6 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return demo_main([])
         else:
+            from .checking import run_check
+
             return run_check(args, extra)
     except CliError as exc:
         print(f"wsnb: {exc}", file=sys.stderr)
