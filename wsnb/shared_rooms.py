@@ -140,10 +140,12 @@ class BackendLink:
         try:
             room = core.room(ask.room)
             if not room.watched:
-                await self._watch(ask.room)
-            if ask.resume is not None and ask.resume[0] == room.history.epoch:
-                if ask.resume[1] > room.history.last_seq:  # the client saw more: catch up
-                    await self._fetch(Fetch(ask.room, room.history.last_seq))
+                await self._watch(ask.room)  # a snapshot read now
+            elif ask.resume is not None:
+                # A replay is decided on this process's copy: bring it up to the store's
+                # now first (the live feed may lag, or the store may have lost the room:
+                # a new epoch), so that no resume is told `recovered` from a stale copy.
+                await self._fetch(Fetch(ask.room, room.history.last_seq), quiet=False)
             member_id = await self.backend.join(ask.room, ask.name)
         except Exception as error:  # noqa: BLE001 - told to the joiner as `unavailable`
             self._after(core.failed(ask, _why(error)))
@@ -177,10 +179,14 @@ class BackendLink:
         if target is None or not target.watched:  # nobody joined it again meanwhile
             await self.backend.unwatch(room)
 
-    async def _fetch(self, ask: Fetch) -> None:
+    async def _fetch(self, ask: Fetch, *, quiet: bool = True) -> None:
+        """Fill ``ask.room``'s copy from ``ask.after``; an error is kept (``quiet``: a live
+        gap, tried again at the next message) or raised (a join waits on it)."""
         try:
             found = await self.backend.since(ask.room, ask.after)
         except Exception as error:  # noqa: BLE001 - try again at the next message
+            if not quiet:
+                raise
             self.errors.append(error)
             target = self.core._rooms.get(ask.room)
             if target is not None:
