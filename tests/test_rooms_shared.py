@@ -268,3 +268,16 @@ async def test_messages_published_while_a_server_s_feed_was_down_are_delivered_i
     got = await events_until(ada, lambda e: len(messages(e)) == 30)
     assert messages(got) == list(range(30))
     assert [e["seq"] for e in got if e["type"] == "message"] == seqs
+
+
+async def test_the_room_seen_from_a_cell_lists_every_server_s_members(
+    node: MakeNode, open_client: Any
+) -> None:
+    (rooms_a, a), (_, b) = await node(), await node()
+    ada, bob = await open_client(a, "ada"), await open_client(b, "bob")
+    await ada.join("lobby")
+    await bob.join("lobby")
+    await events_until(ada, lambda e: any("bob" in joined_names(x) for x in e))
+    view = rooms_a.room("lobby")
+    assert view.members == ["ada", "bob"] and view.count == 2
+    assert "bob" in view._repr_html_()

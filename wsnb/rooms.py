@@ -81,8 +81,8 @@ class RoomView:
 
     @property
     def count(self) -> int:
-        """How many members the room has."""
-        return len(self._rooms.core.room(self.name).members)
+        """How many members the room has (shared rooms: on every process)."""
+        return self._rooms.core.room(self.name).count
 
     def __repr__(self) -> str:
         members = self.members

@@ -339,8 +339,12 @@ class RoomsCore(RoomReads[K]):
         return self._rooms[name]
 
     def members(self, room: str) -> list[str]:
-        """The names of a room's members, in the order they joined."""
-        return [self._members[k].name for k in self._rooms[room].members]
+        """The names of a room's members, in the order they joined (shared rooms: of every
+        process, as far as this one follows the room)."""
+        target = self._rooms[room]
+        if not self.shared:
+            return [self._members[k].name for k in target.members]
+        return [m["name"] for m in self._member_page(target, 0, target.count)]
 
     def name_of(self, key: K) -> str:
         return self._members[key].name
