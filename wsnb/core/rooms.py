@@ -8,29 +8,30 @@ fan out. Presence changes are batched per room (:mod:`wsnb.core.presence`):
 :meth:`RoomsCore.take_due` says which rooms to flush when, and
 :meth:`RoomsCore.flush_presence` builds their events. Members are any
 hashable keys (the I/O layer uses connections).
+
+Three mixins hold the rest, one idea each: :mod:`wsnb.core.joins` (``join``),
+:mod:`wsnb.core.reads` (``history``, ``members``, ``rooms``) and
+:mod:`wsnb.core.shared` (rooms shared with other processes through a backend).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .asks import Ask, Fetch, Join, Leave, Publish, Rename, Unwatch
+from .asks import Ask, Leave, Rename, Unwatch
 from .deprecation import renamed_names, warn_renamed
 from .directory import Room, RoomDirectory
 from .dispatch import Dispatcher
 from .envelope import Envelope, ErrorCode, ProtocolError, encode_json, parse_envelope
 from .history import text_bytes
 from .idempotency import RecentKeys
+from .joins import RoomJoins, _Member
 from .pages import (
     PROTOCOL_VERSION,
     Outgoing,
-    check_int,
     check_text,
-    data_text,
-    message_data,
     message_head,
     message_text,
     publish_reply_text,
@@ -39,6 +40,7 @@ from .pages import (
 from .presence import MAX_CHANGES, presence_delay
 from .reads import RoomReads
 from .room_limits import RoomLimits
+from .shared import SharedRooms
 
 __all__ = ["RoomsCore", "RoomLimits", "Outgoing", "Room", "PROTOCOL_VERSION"]
 
@@ -48,14 +50,7 @@ K = TypeVar("K", bound=Hashable)
 MAX_IDEMPOTENCY_KEY = 64
 
 
-@dataclass
-class _Member:
-    name: str
-    rooms: list[str] = field(default_factory=list)
-    created: int = 0  # rooms this connection created
-
-
-class RoomsCore(RoomReads[K]):
+class RoomsCore(RoomJoins[K], SharedRooms[K], RoomReads[K]):
     """Members, rooms, presence and numbered history, with no I/O.
 
     >>> core = RoomsCore(epoch_factory=lambda: "e1", clock=lambda: 0.0)
@@ -169,165 +164,6 @@ class RoomsCore(RoomReads[K]):
         rooms = list(self._rooms) if room is None else [self._rooms.get(room)]
         return [out for r in rooms if r is not None and (out := self._presence_event(r))]
 
-    # Shared rooms: what the backend answers, and what happened elsewhere -------------
-
-    @property
-    def asks_pending(self) -> bool:
-        """Whether :meth:`take_asks` has requests for the backend."""
-        return bool(self._asks)
-
-    def take_asks(self) -> list[Ask[K]]:
-        """The requests for the backend since the last call, in order (shared rooms)."""
-        asks, self._asks = self._asks, []
-        return asks
-
-    def published(
-        self, ask: Publish[K], epoch: str, seq: int, duplicate: bool = False
-    ) -> list[Outgoing[K]]:
-        """The backend numbered ``ask``'s message ``seq`` in ``epoch`` (or, ``duplicate``,
-        had numbered it already under its idempotency key): the publisher's reply (if it
-        wants one), then the message to the room's members here."""
-        out: list[Outgoing[K]] = []
-        if ask.reply and ask.key in self._members:
-            reply = publish_reply_text(ask.envelope, ask.room, seq, duplicate)
-            out.append(Outgoing((ask.key,), reply))
-        if not duplicate:
-            out += self.deliver(ask.room, epoch, seq, ask.data)
-        return out
-
-    def joined(self, ask: Join[K], member_id: int) -> list[Outgoing[K]]:
-        """The backend gave ``ask``'s member the id ``member_id``: it is in, and told so."""
-        member = self._members.get(ask.key)
-        room = self._rooms.get(ask.room)
-        if room is not None:
-            room.joining -= 1
-        if member is None or room is None or ask.key in room.members:
-            self._asks.append(Leave(ask.room, member_id))  # gone meanwhile: undo it there
-            if room is not None and not room.members:
-                self._last_one_left(room)
-            return []
-        out: list[Outgoing[K]] = []
-        room.joins = max(room.joins, member_id)
-        self._add_member(ask.key, member, room, member_id, out)
-        out.insert(0, self._join_reply(ask.key, ask.envelope, room, ask.history, ask.resume))
-        return out
-
-    def failed(self, ask: Publish[K] | Join[K], why: str) -> list[Outgoing[K]]:
-        """The backend could not do ``ask`` (``why``): an ``unavailable`` error to its sender."""
-        if isinstance(ask, Join) and (room := self._rooms.get(ask.room)) is not None:
-            room.joining -= 1
-            if not room.members:
-                self._last_one_left(room)
-        if ask.key not in self._members:
-            return []
-        error = ask.envelope.fail(
-            ErrorCode.UNAVAILABLE, f"the rooms' shared store did not answer ({why}); try again"
-        )
-        return [Outgoing((ask.key,), encode_json(error.to_message()))]
-
-    def load(
-        self,
-        room: str,
-        epoch: str,
-        last_seq: int,
-        messages: Iterable[tuple[int, str]],
-        remote: dict[int, str],
-    ) -> None:
-        """Start following shared ``room`` from the backend's snapshot: its epoch and last
-        seq, its newest messages ``(seq, data)`` (oldest first), other processes' members."""
-        target = self._rooms[room]
-        history = target.history
-        messages = list(messages)
-        history.restart_at(epoch, (messages[0][0] if messages else last_seq + 1) - 1)
-        head = message_head(room, epoch)
-        for seq, data in messages:
-            if seq == history.next_seq:
-                history.append(message_data(head, seq, data))
-        history.last_seq = max(history.last_seq, last_seq)
-        target.remote = dict(remote)
-        target.watched, target.held, target.fetching = True, {}, False
-
-    def deliver(self, room: str, epoch: str, seq: int, data: str) -> list[Outgoing[K]]:
-        """Message ``seq`` of shared ``room`` came from the backend (published here or
-        elsewhere): delivered in order, once; a gap before it is fetched (:class:`Fetch`)."""
-        target = self._rooms.get(room)
-        if target is None or not target.watched:
-            return []
-        history = target.history
-        if epoch != history.epoch:  # the backend lost the history: follow its new epoch
-            history.restart_at(epoch, seq - 1)
-            target.held, target.fetching = {}, False
-        if seq <= history.last_seq:
-            return []  # had it already
-        if seq > history.next_seq:
-            target.held[seq] = (epoch, data)
-            if not target.fetching:
-                target.fetching = True
-                self._asks.append(Fetch(room, history.last_seq))
-            return []
-        out = [self._keep_numbered(target, seq, data)]
-        while (held := target.held.pop(history.next_seq, None)) is not None:
-            out.append(self._keep_numbered(target, history.next_seq, held[1]))
-        return out
-
-    def fill(
-        self, room: str, epoch: str, first_seq: int, messages: Iterable[tuple[int, str]]
-    ) -> list[Outgoing[K]]:
-        """A :class:`Fetch` came back: ``room``'s kept messages from ``first_seq`` on. Messages
-        the backend no longer keeps are skipped (members here see the jump in seq)."""
-        target = self._rooms.get(room)
-        if target is None or not target.watched:
-            return []
-        target.fetching = False
-        history = target.history
-        if epoch != history.epoch:  # the backend lost the history (and started anew)
-            history.restart_at(epoch, first_seq - 1)
-            target.held = {}
-        elif first_seq > history.next_seq:
-            history.restart_at(epoch, first_seq - 1)  # lost for good, here too
-        out: list[Outgoing[K]] = []
-        for seq, data in messages:
-            out += self.deliver(room, epoch, seq, data)
-        held = target.held
-        if held and not target.fetching:  # still a gap (the fetch raced a newer message)
-            target.held = {}
-            for seq in sorted(held):
-                out += self.deliver(room, *held[seq][:1], seq, held[seq][1])
-        return out
-
-    def remote_change(self, room: str, event: str, member_id: int, name: str) -> None:
-        """A member of another process joined (``"join"``), left or was renamed."""
-        target = self._rooms.get(room)
-        if target is None or not target.watched:
-            return
-        remote = target.remote
-        if event == "join":
-            if member_id in remote:
-                return
-            remote[member_id] = name
-            target.joins = max(target.joins, member_id)
-            target.presence.join(member_id, name)
-        elif event == "leave":
-            if remote.pop(member_id, None) is None:
-                return
-            target.presence.leave(member_id, name)
-        elif event == "rename":
-            was = remote.get(member_id)
-            if was is None or was == name:
-                return
-            remote[member_id] = name
-            target.presence.rename(member_id, name, was=was)
-        else:
-            return
-        out: list[Outgoing[K]] = []
-        self._presence_changed(target, out)
-        self._pending_events.extend(out)
-
-    def take_events(self) -> list[Outgoing[K]]:
-        """Presence events due at once after :meth:`remote_change` (a full batch)."""
-        out, self._pending_events = self._pending_events, []
-        return out
-
     # Queries for the I/O layer and the notebook ---------------------------------
 
     def names(self) -> list[str]:
@@ -377,17 +213,6 @@ class RoomsCore(RoomReads[K]):
             self._rooms.emptied(target)  # nobody is in it: it can make way
         return target
 
-    def published_elsewhere(self, room: str, epoch: str, seq: int, data: str) -> list[Outgoing[K]]:
-        """Shared rooms: the server published ``seq`` in ``room`` through the backend. A
-        room this process follows gets it as any message; another one learns its position."""
-        target = self.room_for_server(room)
-        if target.watched:
-            return self.deliver(room, epoch, seq, data)
-        history = target.history
-        if epoch != history.epoch or seq > history.last_seq:
-            history.restart_at(epoch, seq)  # its messages are in the backend, not here
-        return []
-
     # Commands (docs/protocol.md) --------------------------------------------------
 
     @commands.on("hello")
@@ -404,72 +229,6 @@ class RoomsCore(RoomReads[K]):
             if self.shared:
                 self._asks.append(Rename(room_name, room.members[key], name))
         return out
-
-    @commands.on("join", needs_room=True)
-    def _join(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
-        limits = self.limits
-        room_name = check_text(envelope, envelope.room, "room", limits.max_room_name_length)
-        room = self._rooms.get(room_name)
-        history_size = check_int(envelope, "data.history", 0, limits.max_page)
-        since = envelope.data.get("since")
-        resume = None if since is None else self._since(envelope, since)
-        if room is None or key not in room.members:
-            self._check_can_join(envelope, member, room)
-        if room is None:
-            room = self._rooms.create(room_name)
-            member.created += 1
-        out: list[Outgoing[K]] = []
-        if key not in room.members:
-            self._rooms.entered(room)
-            if self.shared:  # the backend gives the id (then joined())
-                room.joining += 1
-                ask = Join(key, envelope, room_name, member.name, history_size, resume)
-                self._asks.append(ask)
-                return out
-            room.joins += 1
-            self._add_member(key, member, room, room.joins, out)
-        out.insert(0, self._join_reply(key, envelope, room, history_size, resume))
-        return out
-
-    def _add_member(
-        self, key: K, member: _Member, room: Room[K], member_id: int, out: list[Outgoing[K]]
-    ) -> None:
-        room.members[key] = member_id
-        member.rooms.append(room.name)
-        room.presence.join(member_id, member.name)
-        self._presence_changed(room, out)
-
-    def _join_reply(
-        self,
-        key: K,
-        envelope: Envelope,
-        room: Room[K],
-        history_size: int | None,
-        resume: tuple[str, int] | None,
-    ) -> Outgoing[K]:
-        limits = self.limits
-        history = room.history
-        data: dict[str, Any] = {
-            "room": room.name,
-            "protocol": PROTOCOL_VERSION,
-            "epoch": history.epoch,
-            "seq": history.last_seq,
-            "count": room.count,
-            "you": room.members[key],
-            "members": self._member_page(room, 0, limits.members_page),
-        }
-        wanted = limits.join_history if history_size is None else history_size
-        if resume is None:
-            messages, more = history.latest(wanted), None
-        else:
-            replay = history.replay(*resume)
-            data["recovered"] = replay.recovered
-            if replay.recovered:
-                messages, more = list(replay.messages), False
-            else:
-                data["reason"] = replay.reason
-                messages, more = history.latest(wanted), None
-        return Outgoing((key,), self._history_reply(envelope, data, messages, more))
 
     @commands.on("leave", needs_room=True)
     def _leave_command(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
@@ -508,40 +267,12 @@ class RoomsCore(RoomReads[K]):
         reply = publish_reply_text(envelope, room.name, room.history.last_seq)
         return [Outgoing((key,), reply), message]
 
+    commands.on("join", needs_room=True)(RoomJoins._join)
     commands.on("history", needs_room=True)(RoomReads._history)
     commands.on("members", needs_room=True)(RoomReads._members_command)
     commands.on("rooms")(RoomReads._rooms_command)
 
     # Helpers ---------------------------------------------------------------------
-
-    def _check_can_join(self, envelope: Envelope, member: _Member, room: Room[K] | None) -> None:
-        limits = self.limits
-        if len(member.rooms) >= limits.max_rooms_per_member:
-            raise envelope.fail(
-                ErrorCode.TOO_MANY_ROOMS,
-                f"a connection can be in at most {limits.max_rooms_per_member} rooms; "
-                "leave one first",
-                "room",
-            )
-        if room is not None:
-            return
-        if self.rooms_are_fixed:
-            raise envelope.fail(
-                ErrorCode.UNKNOWN_ROOM, f"there is no room {envelope.room!r}", "room"
-            )
-        if member.created >= limits.max_rooms_created:
-            raise envelope.fail(
-                ErrorCode.TOO_MANY_ROOMS,
-                f"a connection can create at most {limits.max_rooms_created} rooms",
-                "room",
-            )
-        if not self._rooms.make_place():
-            raise envelope.fail(
-                ErrorCode.SERVER_FULL,
-                f"the server holds {limits.max_rooms} rooms, none of them empty; "
-                "join one that exists, or try later",
-                "room",
-            )
 
     def _member_room(self, key: K, envelope: Envelope) -> Room[K]:
         room = self._existing_room(envelope)
@@ -551,65 +282,12 @@ class RoomsCore(RoomReads[K]):
             )
         return room
 
-    def _since(self, envelope: Envelope, since: Any) -> tuple[str, int]:
-        from .fields import check_field
-
-        since = check_field(since, "an object", "data.since", envelope.fail)
-        epoch = check_field(
-            since.get("epoch"), "a string", "data.since.epoch", envelope.fail, required=True
-        )
-        seq = check_field(
-            since.get("seq"), "an integer", "data.since.seq", envelope.fail, required=True,
-            minimum=0,
-        )  # fmt: skip
-        return epoch, seq
-
     def _message_text(self, room: Room[K], sender: str, body: Any) -> str:
         """The ``message`` event's JSON, numbered as the room's next message."""
         history = room.history
         if room.message_head[0] != history.epoch:
             room.message_head = history.epoch, message_head(room.name, history.epoch)
         return message_text(room.message_head[1], history.next_seq, sender, body, self._clock())
-
-    def _ask_to_publish(
-        self,
-        key: K,
-        envelope: Envelope,
-        room: Room[K],
-        sender: str,
-        reply: bool | None,
-        once: str | None,
-    ) -> list[Outgoing[K]]:
-        """Shared rooms: the message checked here, numbered by the backend (then published())."""
-        data = data_text(sender, envelope.data["body"], self._clock())
-        head = room.message_head
-        if head[0] != room.history.epoch:
-            head = room.message_head = (
-                room.history.epoch,
-                message_head(room.name, room.history.epoch),
-            )
-        size = text_bytes(data) + text_bytes(head[1]) + 30  # its seq, ',"data":' and '}'
-        if size > self.limits.max_event_bytes:
-            raise envelope.fail(
-                ErrorCode.TOO_LARGE,
-                f"the message event would be about {size} bytes, over the limit of "
-                f"{self.limits.max_event_bytes}; send a smaller body",
-                "data.body",
-            )
-        self._asks.append(Publish(key, envelope, room.name, data, reply is not False, once))
-        return []
-
-    def _keep_numbered(self, room: Room[K], seq: int, data: str) -> Outgoing[K]:
-        """Shared rooms: message ``seq`` (the next), from the backend, kept and addressed."""
-        head = room.message_head
-        if head[0] != room.history.epoch:
-            head = room.message_head = (
-                room.history.epoch,
-                message_head(room.name, room.history.epoch),
-            )
-        text = message_data(head[1], seq, data)
-        room.history.append(text)
-        return Outgoing(tuple(room.members), text)
 
     def _keep(self, room: Room[K], text: str, size: int | None = None) -> Outgoing[K]:
         room.history.append(text, size)
