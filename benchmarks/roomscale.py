@@ -183,12 +183,22 @@ def report_curve(curve: Curve, sizes: Sequence[int]) -> float:
             f"{rss[2]:>5.1f} | {rss[0] / rss[1]:>13.2f} {rss[0] / rss[2]:>10.2f}"
         )
     low, high = sizes[0], sizes[-1]
-    growth = med("rooms", high, "seconds") / high / (med("rooms", low, "seconds") / low)
+
+    def growth_of(kind: str) -> float:
+        return med(kind, high, "seconds") / high / (med(kind, low, "seconds") / low)
+
+    growth = growth_of("rooms")
     fill_ratio = med("rooms", high, "seconds") / med("hub", high, "seconds")
     rss_ratio = med("rooms", high, "rss_kib") / med("hub", high, "rss_kib")
     print(
         f"join_growth (ms/join at {high} / at {low}) {growth:.2f} (goal <= 1.5); "
         f"fill rooms/hub at {high} {fill_ratio:.2f} (goal < 4); "
         f"RSS per member rooms/hub at {high} {rss_ratio:.2f} (goal <= 1.3)"
+    )
+    # The same growth for a server that does nothing per join: what connecting the
+    # Nth client costs this machine and this client process, whatever the server.
+    print(
+        f"the same growth without rooms: hub {growth_of('hub'):.2f}, bare websockets "
+        f"{growth_of('bare'):.2f} (connect only)"
     )
     return growth
