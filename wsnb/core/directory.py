@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from .history import History, HistoryBudget
+from .pages import message_head
 from .presence import PresenceBatch
 from .room_limits import RoomLimits
 
@@ -45,6 +46,13 @@ class Room(Generic[K]):
     """Shared rooms: a gap's messages were asked for and have not come yet."""
     joining: int = 0
     """Shared rooms: joins waiting for the backend (the room is followed meanwhile)."""
+
+    def head(self) -> str:
+        """The JSON every ``message`` event of the room's epoch starts with (cached per epoch)."""
+        epoch = self.history.epoch
+        if self.message_head[0] != epoch:
+            self.message_head = epoch, message_head(self.name, epoch)
+        return self.message_head[1]
 
     @property
     def count(self) -> int:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .asks import Ask, Join
-from .directory import Room, RoomDirectory
+from .directory import Room
 from .envelope import Envelope, ErrorCode
 from .pages import PROTOCOL_VERSION, Outgoing, check_int, check_text
-from .room_limits import RoomLimits
+from .reads import RoomReads
 
 __all__ = ["RoomJoins"]
 
@@ -32,27 +32,16 @@ class _Member:
     created: int = 0  # rooms this connection created
 
 
-class RoomJoins(Generic[K]):
-    """Joining a room: the checks, the id, the presence change and the reply."""
+class RoomJoins(RoomReads[K]):
+    """Joining a room: the checks, the id, the presence change and the reply (whose member
+    page and history come as the reads build theirs)."""
 
-    limits: RoomLimits
-    shared: bool
     rooms_are_fixed: bool
-    _rooms: RoomDirectory[K]
     _asks: list[Ask[K]]
 
     if TYPE_CHECKING:
 
         def _presence_changed(self, room: Room[K], out: list[Outgoing[K]]) -> None: ...
-        def _member_page(self, room: Room[K], after: int, limit: int) -> list[dict[str, Any]]: ...
-        def _history_reply(
-            self,
-            envelope: Envelope,
-            data: dict[str, Any],
-            messages: list[Any],
-            more: bool | None,
-            key: str = "history",
-        ) -> str: ...
 
     def _join(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
         limits = self.limits

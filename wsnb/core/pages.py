@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .envelope import Envelope, ErrorCode, encode_json
-from .errors import json_kind
+from .errors import ProtocolError, json_kind
 from .fields import MAX_SAFE_INTEGER, check_field
 from .history import Stored
 
@@ -172,6 +172,16 @@ def check_int(
     """The integer at ``path`` (``"data.limit"``) of the request, or None if absent or null."""
     value = envelope.data.get(path[5:])  # after "data."
     return check_field(value, "an integer", path, envelope.fail, minimum=minimum, maximum=maximum)  # type: ignore[no-any-return]
+
+
+def too_large(envelope: Envelope, size: int, limit: int, about: str = "") -> ProtocolError:
+    """The ``too_large`` error of a publish whose ``message`` event would be ``size`` bytes."""
+    return envelope.fail(
+        ErrorCode.TOO_LARGE,
+        f"the message event would be {about}{size} bytes, over the limit of {limit}; "
+        "send a smaller body",
+        "data.body",
+    )
 
 
 def check_text(envelope: Envelope, value: Any, path: str, limit: int) -> str:

@@ -9,9 +9,10 @@ fan out. Presence changes are batched per room (:mod:`wsnb.core.presence`):
 :meth:`RoomsCore.flush_presence` builds their events. Members are any
 hashable keys (the I/O layer uses connections).
 
-Three mixins hold the rest, one idea each: :mod:`wsnb.core.joins` (``join``),
-:mod:`wsnb.core.reads` (``history``, ``members``, ``rooms``) and
-:mod:`wsnb.core.shared` (rooms shared with other processes through a backend).
+The rest is in the classes it builds on, one idea each, each on the one
+before: :mod:`wsnb.core.reads` (``history``, ``members``, ``rooms``),
+:mod:`wsnb.core.joins` (``join``) and :mod:`wsnb.core.shared` (rooms shared
+with other processes through a backend).
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ from .pages import (
     PROTOCOL_VERSION,
     Outgoing,
     check_text,
-    message_head,
     message_text,
     publish_reply_text,
     reply_text,
+    too_large,
 )
 from .presence import MAX_CHANGES, presence_delay
 from .reads import RoomReads
@@ -50,7 +51,7 @@ K = TypeVar("K", bound=Hashable)
 MAX_IDEMPOTENCY_KEY = 64
 
 
-class RoomsCore(RoomJoins[K], SharedRooms[K], RoomReads[K]):
+class RoomsCore(SharedRooms[K]):
     """Members, rooms, presence and numbered history, with no I/O.
 
     >>> core = RoomsCore(epoch_factory=lambda: "e1", clock=lambda: 0.0)
@@ -253,12 +254,7 @@ class RoomsCore(RoomJoins[K], SharedRooms[K], RoomReads[K]):
         text = self._message_text(room, member.name, data["body"])
         size = text_bytes(text)
         if size > self.limits.max_event_bytes:
-            raise envelope.fail(
-                ErrorCode.TOO_LARGE,
-                f"the message event would be {size} bytes, over the limit of "
-                f"{self.limits.max_event_bytes}; send a smaller body",
-                "data.body",
-            )
+            raise too_large(envelope, size, self.limits.max_event_bytes)
         message = self._keep(room, text, size)
         if once is not None:
             self.recent_keys.put(room.name, once, room.history.epoch, room.history.last_seq)
@@ -285,9 +281,7 @@ class RoomsCore(RoomJoins[K], SharedRooms[K], RoomReads[K]):
     def _message_text(self, room: Room[K], sender: str, body: Any) -> str:
         """The ``message`` event's JSON, numbered as the room's next message."""
         history = room.history
-        if room.message_head[0] != history.epoch:
-            room.message_head = history.epoch, message_head(room.name, history.epoch)
-        return message_text(room.message_head[1], history.next_seq, sender, body, self._clock())
+        return message_text(room.head(), history.next_seq, sender, body, self._clock())
 
     def _keep(self, room: Room[K], text: str, size: int | None = None) -> Outgoing[K]:
         room.history.append(text, size)

@@ -13,43 +13,29 @@ processes come and go by :meth:`~SharedRooms.remote_change`.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .asks import Ask, Fetch, Join, Leave, Publish
-from .directory import Room, RoomDirectory
+from .directory import Room
 from .envelope import Envelope, ErrorCode, encode_json
 from .history import text_bytes
-from .pages import Outgoing, data_text, message_data, message_head, publish_reply_text
-from .room_limits import RoomLimits
+from .joins import RoomJoins
+from .pages import Outgoing, data_text, message_data, publish_reply_text, too_large
 
 __all__ = ["SharedRooms"]
 
 K = TypeVar("K", bound=Hashable)
 
 
-class SharedRooms(Generic[K]):
-    """What a shared core makes of its backend's answers and of other processes' news."""
+class SharedRooms(RoomJoins[K]):
+    """What a shared core makes of its backend's answers and of other processes' news
+    (a join the backend gave an id to ends as any join)."""
 
-    limits: RoomLimits
-    _rooms: RoomDirectory[K]
-    _members: dict[K, Any]
-    _asks: list[Ask[K]]
     _pending_events: list[Outgoing[K]]
     _clock: Callable[[], float]
 
     if TYPE_CHECKING:
 
-        def _add_member(
-            self, key: K, member: Any, room: Room[K], member_id: int, out: list[Outgoing[K]]
-        ) -> None: ...
-        def _join_reply(
-            self,
-            key: K,
-            envelope: Envelope,
-            room: Room[K],
-            history_size: int | None,
-            resume: tuple[str, int] | None,
-        ) -> Outgoing[K]: ...
         def _last_one_left(self, room: Room[K]) -> None: ...
         def _presence_changed(self, room: Room[K], out: list[Outgoing[K]]) -> None: ...
         def room_for_server(self, room: str) -> Room[K]: ...
@@ -122,7 +108,7 @@ class SharedRooms(Generic[K]):
         history = target.history
         messages = list(messages)
         history.restart_at(epoch, (messages[0][0] if messages else last_seq + 1) - 1)
-        head = message_head(room, epoch)
+        head = target.head()
         for seq, data in messages:
             if seq == history.next_seq:
                 history.append(message_data(head, seq, data))
@@ -233,31 +219,14 @@ class SharedRooms(Generic[K]):
     ) -> list[Outgoing[K]]:
         """Shared rooms: the message checked here, numbered by the backend (then published())."""
         data = data_text(sender, envelope.data["body"], self._clock())
-        head = room.message_head
-        if head[0] != room.history.epoch:
-            head = room.message_head = (
-                room.history.epoch,
-                message_head(room.name, room.history.epoch),
-            )
-        size = text_bytes(data) + text_bytes(head[1]) + 30  # its seq, ',"data":' and '}'
+        size = text_bytes(data) + text_bytes(room.head()) + 30  # its seq, ',"data":' and '}'
         if size > self.limits.max_event_bytes:
-            raise envelope.fail(
-                ErrorCode.TOO_LARGE,
-                f"the message event would be about {size} bytes, over the limit of "
-                f"{self.limits.max_event_bytes}; send a smaller body",
-                "data.body",
-            )
+            raise too_large(envelope, size, self.limits.max_event_bytes, "about ")
         self._asks.append(Publish(key, envelope, room.name, data, reply is not False, once))
         return []
 
     def _keep_numbered(self, room: Room[K], seq: int, data: str) -> Outgoing[K]:
         """Shared rooms: message ``seq`` (the next), from the backend, kept and addressed."""
-        head = room.message_head
-        if head[0] != room.history.epoch:
-            head = room.message_head = (
-                room.history.epoch,
-                message_head(room.name, room.history.epoch),
-            )
-        text = message_data(head[1], seq, data)
+        text = message_data(room.head(), seq, data)
         room.history.append(text)
         return Outgoing(tuple(room.members), text)
