@@ -126,3 +126,53 @@ def test_join_room_errors_are_one_line_and_the_session_goes_on() -> None:
             client.press(b"\x04")
             assert client.wait() == 0
             assert_no_json_on_screen(client.screen())
+
+
+def test_connect_name_against_a_hub_is_harmless_and_lines_go_as_typed() -> None:
+    """BUG: ``connect URL --name ada`` against ``serve hub`` switched to the rooms protocol:
+    every plain line was refused ("join a room first"). The server's answer decides the mode."""
+    with serving("hub") as server:
+        with terminal("connect", server.url) as bob:
+            bob.expect("type lines to send them")
+            with terminal("connect", server.url, "--name", "ada") as ada:
+                ada.expect("wsnb: connected to")
+                ada.type("typed at once")  # while connect waits for an answer to hello
+                line = ada.expect("wsnb: not a rooms server")
+                assert line == (
+                    "wsnb: not a rooms server (no answer to hello in 2 s): names and rooms are "
+                    "for rooms servers; lines go as typed"
+                )
+                assert bob.expect("< typed at once") == "< typed at once"
+                ada.type("hi bob, it's ada")
+                assert bob.expect("< hi bob") == "< hi bob, it's ada"  # as typed, not JSON
+                bob.type("hello ada")
+                assert ada.expect("< hello ada") == "< hello ada"
+                ada.type("/quit")
+                assert ada.wait() == 0
+                screen = ada.screen()
+                assert "join a room first" not in screen and "Traceback" not in screen, screen
+            bob.press(b"\x04")
+            assert bob.wait() == 0
+
+
+def test_connect_name_follows_what_the_server_is_echo_or_rooms() -> None:
+    with serving("echo") as server:
+        with terminal("connect", server.url, "--name", "ada") as client:
+            client.expect("wsnb: not a rooms server (it sent the hello back)")
+            client.type("hello")
+            assert client.expect("< hello") == "< hello"
+            client.press(b"\x04")
+            assert client.wait() == 0
+    with serving("rooms") as server:
+        with terminal("connect", server.url, "--name", "ada") as client:
+            client.expect("* you are ada")  # a rooms server answered: rooms mode
+            client.type("no room yet")
+            client.expect("wsnb: join a room first (/join lobby); then lines go to it")
+            client.type("/join lobby")
+            client.expect("* joined lobby: 1 here (ada)")
+            client.type("hi")
+            client.expect("[lobby #1] ada: hi")
+            client.press(b"\x04")
+            assert client.wait() == 0
+            assert "not a rooms server" not in client.screen()
+            assert_no_json_on_screen(client.screen())

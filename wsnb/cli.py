@@ -48,6 +48,9 @@ SERVER_KINDS = {
 #: second, which every server and client would pay at startup.
 WITHOUT_CHECK = ("serve", "connect", "demo")
 
+#: How long connect waits for a rooms server to answer what --name and --room send first.
+OPENING_TIMEOUT = 2.0
+
 # The name the presence line had here before it moved to wsnb/terminal.py.
 _render_presence = presence_line
 
@@ -154,11 +157,13 @@ async def _open(url: str) -> ClientConnection:
         raise CliError(f"{url} refused the connection: {exc}") from None
 
 
-async def _print_incoming(ws: ClientConnection, chat: Chat) -> None:
+async def _print_incoming(ws: ClientConnection, chat: Chat, answered: asyncio.Event) -> None:
     with contextlib.suppress(ConnectionClosed):
         async for message in ws:
             for line in chat.render(message):
                 print(line, flush=True)
+            if chat.answer is not None:
+                answered.set()
 
 
 async def _stdin_reader() -> Callable[[], Awaitable[bytes]]:
@@ -216,9 +221,44 @@ async def _send_outgoing(
             return
 
 
+async def _opening(
+    ws: ClientConnection,
+    chat: Chat,
+    printer: asyncio.Task[None],
+    answered: asyncio.Event,
+    name: str | None,
+    room: str | None,
+) -> None:
+    """Send what --name and --room ask for, then wait for a rooms server's answer.
+
+    The answer decides the mode, not the options: a hub relays the requests
+    and an echo server sends them back, so with no rooms answer one line says
+    so and plain lines are sent as typed. Nothing typed is sent before then.
+    """
+    frames = chat.opening(name, room)
+    if not frames:
+        return
+    for frame in frames:
+        await ws.send(frame)
+    waiter = asyncio.ensure_future(answered.wait())
+    await asyncio.wait(
+        {waiter, printer}, timeout=OPENING_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+    )
+    waiter.cancel()
+    chat.not_rooms()  # unless the server answered as a rooms server
+    if chat.answer is True or printer.done():  # gone: close_report says why
+        return
+    request = "hello" if name is not None else "join"
+    why = (
+        f"it sent the {request} back"
+        if chat.answer is False
+        else f"no answer to {request} in {OPENING_TIMEOUT:g} s"
+    )
+    _say(f"not a rooms server ({why}): names and rooms are for rooms servers; lines go as typed")
+
+
 async def _connect(url: str, linger: float, chat: Chat, name: str | None, room: str | None) -> int:
     ws = await _open(url)
-    chat.rooms_mode = chat.rooms_mode or bool(name or room)
     where = (
         f"lines go to {room}"
         if room
@@ -227,10 +267,10 @@ async def _connect(url: str, linger: float, chat: Chat, name: str | None, room: 
         else "type lines to send them"
     )
     _say(f"connected to {url}; {where}, /help for commands, /quit or Ctrl-D to quit")
-    printer = asyncio.create_task(_print_incoming(ws, chat))
+    answered = asyncio.Event()
+    printer = asyncio.create_task(_print_incoming(ws, chat, answered))
     try:
-        for line in ([f"/name {name}"] if name else []) + ([f"/join {room}"] if room else []):
-            await _send_line(ws, chat, line)
+        await _opening(ws, chat, printer, answered, name, room)
         await _send_outgoing(ws, chat, printer, linger)
     except ConnectionClosed:
         pass  # said below

@@ -3,10 +3,17 @@
 Against any WebSocket server, a typed line is sent as one text message and
 what arrives is printed after ``< ``. Against a :class:`wsnb.Rooms` server
 (docs/protocol.md) it is a chat client: ``/join ROOM`` (or ``--room``) picks
-the current room and plain lines are published there; replies are one short
-line (``* joined lobby: 2 here (ada, bob)``); messages, history included,
-print as ``[lobby #1] ada: hello``; errors as ``! not_a_member: ...``.
+the current room and plain lines are published there (``--name`` says
+``hello`` first); replies are one short line (``* joined lobby: 2 here (ada,
+bob)``); messages, history included, print as ``[lobby #1] ada: hello``;
+errors as ``! not_a_member: ...``.
 ``--json`` prints every frame exactly as it arrived, for scripts.
+
+What the server is decides the mode, not the options: the requests of
+``--name`` and ``--room`` are sent first (:meth:`Chat.opening`) and rooms
+mode starts when the server answers them as a rooms server does. A hub
+relays them and an echo server sends them back; then plain lines stay
+plain, sent as typed.
 
 When the connection ends, the client says who closed it, with the code and
 the reason; the exit status is 0 only when the user ended it (``/quit``,
@@ -108,9 +115,11 @@ def presence_line(room: Any, data: dict[str, Any]) -> str:
 class Chat:
     """What the client knows of its session: rooms mode, the current room, the next id.
 
-    Rooms mode starts with a rooms command (``/join``...), ``--room`` or
-    ``--name``, or when the server answers like a rooms server; then plain
-    lines are published to the current room.
+    Rooms mode starts with a rooms command typed (``/join``...) or when the
+    server answers like a rooms server (a reply, an error with a code); then
+    plain lines are published to the current room. The requests of
+    ``--name`` and ``--room`` (:meth:`opening`) do not start it by
+    themselves: the server's answer to them does (``answer``).
 
     Example::
 
@@ -123,10 +132,36 @@ class Chat:
     rooms_mode: bool = False
     room: str | None = None
     next_id: int = 1
+    answer: bool | None = None
+    """What the server made of :meth:`opening`: True answered as a rooms server, False
+    sent a request back (an echo server), None no answer yet (a hub never answers)."""
     _before_join: str | None = None
     _you: dict[str, Any] = field(default_factory=dict)  # room -> this client's member id
+    _opening: frozenset[str] = frozenset()  # opening frames not answered yet
 
     # Out: typed lines to frames -------------------------------------------------------
+
+    def opening(self, name: str | None = None, room: str | None = None) -> list[str]:
+        """The frames ``--name`` (``hello``) and ``--room`` (``join``) send first.
+
+        Unlike the same commands typed, they do not start rooms mode: they
+        ask what the server is, and :meth:`render` reads its answer into
+        :attr:`answer` (then :meth:`not_rooms` if it was not a rooms server).
+        """
+        frames = []
+        if name is not None:
+            frames.append(self._request("hello", data={"name": name}, starts_rooms=False))
+        if room is not None:
+            self._before_join, self.room = self.room, room
+            frames.append(self._request("join", room, starts_rooms=False))
+        self._opening = frozenset(frames)
+        return frames
+
+    def not_rooms(self) -> None:
+        """The opening got no rooms answer: no current room, plain lines as typed."""
+        if self._opening and self.answer is not True:
+            self.rooms_mode, self.room = False, self._before_join
+        self._opening = frozenset()
 
     def frame_for(self, line: str) -> str | None:
         """What to send for a typed line (None: nothing); :class:`CliError` for a bad command."""
@@ -140,8 +175,10 @@ class Chat:
             return None
         return self._request("publish", self.room, {"body": line, "reply": False})
 
-    def _request(self, kind: str, room: str | None = None, data: Any = None) -> str:
-        self.rooms_mode = True
+    def _request(
+        self, kind: str, room: str | None = None, data: Any = None, *, starts_rooms: bool = True
+    ) -> str:
+        self.rooms_mode = self.rooms_mode or starts_rooms
         frame = request_envelope(kind, self.next_id, room, data)
         self.next_id += 1
         return encode_json(frame)
@@ -179,6 +216,8 @@ class Chat:
         if isinstance(message, bytes):
             more = "..." if len(message) > 32 else ""
             return [f"< binary {len(message)} bytes: {message[:32].hex()}{more}"]
+        if self._opening and self.answer is None:
+            self._read_answer(message)
         if self.raw:
             return [message]
         try:
@@ -196,6 +235,19 @@ class Chat:
         if kind == "error" and "code" in frame:
             return self._error(frame)
         return [f"< {message}"]
+
+    def _read_answer(self, message: str) -> None:
+        """Is this the server's answer to :meth:`opening`? Sets :attr:`answer` if so."""
+        if message in self._opening:
+            self.answer = False  # our own request, sent back
+            return
+        try:
+            frame = json.loads(message)
+        except ValueError:
+            return  # a hub's other clients can send anything
+        kind = frame.get("type") if isinstance(frame, dict) else None
+        if (kind == "reply" and "re" in frame) or (kind == "error" and "code" in frame):
+            self.answer = self.rooms_mode = True
 
     def _reply(self, re: Any, data: dict[str, Any]) -> list[str]:
         render = _REPLIES.get(re)
