@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from websockets.asyncio.client import ClientConnection
@@ -27,7 +26,7 @@ from .backoff import notebook_backoff
 from .client import connect
 from .core.deprecation import warn_renamed
 from .core.outbox import Outbox, OverflowPolicy
-from .core.resume import CursorStep, RoomCursor
+from .core.resume import CursorStep, RoomCursor, SubscriberStats
 from .display import html_card, html_table
 from .errors import OfflineBufferFull, WsnbError
 from .registry import registry
@@ -37,26 +36,6 @@ from .typing import Target
 __all__ = ["OfflineBufferFull", "Subscriber", "SubscriberStats", "subscribe"]
 
 SubscriberState = Literal["connecting", "open", "reconnecting", "closed"]
-
-
-@dataclass
-class SubscriberStats:
-    """Counters a notebook can watch."""
-
-    delivered: int = 0
-    """Messages handed to the application (exactly once each, in order)."""
-    replayed: int = 0
-    """Of those, messages that came from the server's history after a reconnection or gap."""
-    duplicates: int = 0
-    """Messages that arrived again and were skipped."""
-    reconnects: int = 0
-    """Connections opened after the first one."""
-    recoveries: int = 0
-    """Rejoins after which nothing was missing."""
-    losses: int = 0
-    """Rejoins or gaps the server could not fill: reported to the application."""
-    published: int = 0
-    """Messages from :meth:`Subscriber.publish` that the server acknowledged."""
 
 
 class Subscriber:

@@ -19,7 +19,7 @@ from typing import Any
 
 from .deprecation import renamed_names
 
-__all__ = ["CursorStep", "RoomCursor"]
+__all__ = ["CursorStep", "RoomCursor", "SubscriberStats"]
 
 
 @dataclass
@@ -138,6 +138,26 @@ class RoomCursor:
         for seq in [s for s in self._held if s <= self.seq]:
             del self._held[seq]
         return released
+
+
+@dataclass
+class SubscriberStats:
+    """Counters a notebook can watch."""
+
+    delivered: int = 0
+    """Messages handed to the application (exactly once each, in order)."""
+    replayed: int = 0
+    """Of those, messages that came from the server's history after a reconnection or gap."""
+    duplicates: int = 0
+    """Messages that arrived again and were skipped."""
+    reconnects: int = 0
+    """Connections opened after the first one."""
+    recoveries: int = 0
+    """Rejoins after which nothing was missing."""
+    losses: int = 0
+    """Rejoins or gaps the server could not fill: reported to the application."""
+    published: int = 0
+    """Messages from :meth:`wsnb.Subscriber.publish` that the server acknowledged."""
 
 
 __getattr__ = renamed_names(__name__, {"Step": ("CursorStep", CursorStep)})
