@@ -83,7 +83,7 @@ class Shared:
 
     @property
     def safe_url(self) -> str:
-        from .redis_backend import _safe_url  # no password in what is printed
+        from .redis_client import _safe_url  # no password in what is printed
 
         return _safe_url(self.url)
 
