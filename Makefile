@@ -48,6 +48,7 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/broadcast.py
 	$(BIN)/python benchmarks/reconnect.py
 	$(BIN)/python benchmarks/rooms.py
+	$(BIN)/python benchmarks/scaleout.py
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
