@@ -605,3 +605,17 @@ async def test_a_given_client_is_used_even_without_decoded_replies_and_left_open
         await backend.close()
     assert await raw.ping()  # still open: it is the caller's
     await raw.aclose()
+
+
+async def test_close_returns_even_when_a_cancel_lands_on_a_reply(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Python 3.11 can lose a task.cancel() that lands as a redis-py reply arrives (the
+    asyncio.wait_for race, cpython gh-86296); with a heartbeat every 2 ms, a quarter of
+    closes hung for ever before close() cancelled again."""
+    for _ in range(30):
+        backend = wsnb.RedisBackend(redis_url, prefix=redis_prefix, node_ttl=0.006)
+        await backend.start(Sink())
+        await asyncio.sleep(0.01)
+        async with asyncio.timeout(5):
+            await backend.close()

@@ -231,9 +231,14 @@ class RedisBackend:
 
     async def _cancel(self, name: str) -> None:
         task = self._tasks.pop(name, None)
-        if task is not None:
+        if task is None:
+            return
+        # On Python 3.11 a cancel that lands just as a redis-py reply arrives can be lost
+        # (asyncio.wait_for's race, cpython gh-86296): the task goes on looping, and
+        # close() would wait for ever. Cancel again until it has ended.
+        while not task.done():
             task.cancel()
-            await asyncio.wait([task])  # its own error, if any, was reported by _ended
+            await asyncio.wait([task], timeout=0.1)  # its own error was reported by _ended
 
     def _check_open(self) -> None:
         if not self._started:
