@@ -31,6 +31,7 @@ from .core.asks import Ask, Fetch, Join, Leave, Publish, Rename, Unwatch
 if TYPE_CHECKING:
     from websockets.asyncio.connection import Connection
 
+    from .core.directory import Room
     from .core.pages import Outgoing
     from .core.rooms import RoomsCore
 
@@ -175,7 +176,7 @@ class BackendLink:
         await done
 
     async def _unwatch(self, room: str) -> None:
-        target = self.core._rooms.get(room)
+        target = self._room(room)
         if target is None or not target.watched:  # nobody joined it again meanwhile
             await self.backend.unwatch(room)
 
@@ -188,11 +189,17 @@ class BackendLink:
             if not quiet:
                 raise
             self.errors.append(error)
-            target = self.core._rooms.get(ask.room)
+            target = self._room(ask.room)
             if target is not None:
                 target.fetching = False
             return
         self._after(self.core.fill(ask.room, found.epoch, found.first_seq, found.messages))
+
+    def _room(self, name: str) -> Room[Connection] | None:
+        try:
+            return self.core.room(name)
+        except KeyError:  # forgotten meanwhile (to make way for another)
+            return None
 
     def _in_order(self, job: Callable[[], Awaitable[None]]) -> None:
         if self._queue is not None:
