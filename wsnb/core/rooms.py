@@ -231,6 +231,9 @@ class RoomsCore(SharedRooms[K]):
                 self._asks.append(Rename(room_name, room.members[key], name))
         return out
 
+    # join after hello, as docs/protocol.md lists them: the unknown_type error does too
+    commands.on("join", needs_room=True)(RoomJoins._join)
+
     @commands.on("leave", needs_room=True)
     def _leave_command(self, key: K, member: _Member, envelope: Envelope) -> list[Outgoing[K]]:
         room = self._member_room(key, envelope)
@@ -263,7 +266,6 @@ class RoomsCore(SharedRooms[K]):
         reply = publish_reply_text(envelope, room.name, room.history.last_seq)
         return [Outgoing((key,), reply), message]
 
-    commands.on("join", needs_room=True)(RoomJoins._join)
     commands.on("history", needs_room=True)(RoomReads._history)
     commands.on("members", needs_room=True)(RoomReads._members_command)
     commands.on("rooms")(RoomReads._rooms_command)
