@@ -34,13 +34,19 @@ def joined(c: RoomsCore[str], key: str, room: str, member_id: int, *, epoch: str
     return out[0].message["data"]
 
 
-def test_a_publish_waits_for_its_number_then_replies_and_reaches_members() -> None:
+def ada_and_bob_in_the_lobby() -> RoomsCore[str]:
+    """A shared core where ada (id 1) and bob (id 2) joined "lobby", asks taken."""
     c = core()
     c.connect("a", "ada")
     c.connect("b", "bob")
     joined(c, "a", "lobby", 1)
     joined(c, "b", "lobby", 2)
     c.take_asks()
+    return c
+
+
+def test_a_publish_waits_for_its_number_then_replies_and_reaches_members() -> None:
+    c = ada_and_bob_in_the_lobby()
     assert send(c, "a", type="publish", id=7, room="lobby", data={"body": "hi"}) == []
     (ask,) = c.take_asks()
     assert isinstance(ask, Publish)
@@ -131,12 +137,7 @@ def test_others_presence_reaches_members_here_at_the_tick() -> None:
 
 
 def test_leaving_and_renaming_are_told_and_the_last_one_out_stops_following() -> None:
-    c = core()
-    c.connect("a", "ada")
-    c.connect("b", "bob")
-    joined(c, "a", "lobby", 1)
-    joined(c, "b", "lobby", 2)
-    c.take_asks()
+    c = ada_and_bob_in_the_lobby()
     send(c, "b", type="hello", data={"name": "rob"})
     assert c.take_asks() == [Rename("lobby", 2, "rob")]
     c.disconnect("a")
